@@ -1,0 +1,99 @@
+/*
+ * config.h: chakongd's configuration, one INI file read with libinih.
+ *
+ * Every setting has an embedded default (below and in the README), so a
+ * file only says what differs. Errors name file:line. A config is
+ * immutable once loaded: SIGHUP loads a new one and swaps it in whole, or
+ * keeps the old one when the new file is invalid.
+ *
+ *   [server]   listen, status_listen, broker_id, grace_period_s, log_level
+ *   [tls]      cert, key, client_ca
+ *   [limits]   see struct ck_limits
+ *   [court.<id>]  name, prefixes (comma-separated case-number prefixes)
+ */
+#ifndef CK_CONFIG_H
+#define CK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_MAX_COURTS 64
+#define CK_MAX_PREFIXES 16
+
+struct ck_court {
+	char id[32];			/* "440100" */
+	char name[128];			/* "广州市中级人民法院" */
+	char prefixes[CK_MAX_PREFIXES][32];	/* "粤01" */
+	size_t nprefixes;
+	unsigned line;			/* where its section starts */
+};
+
+struct ck_limits {
+	uint32_t max_message_bytes;		/* 4 MiB */
+	uint32_t max_concurrent_streams;	/* 100 per connection */
+	uint32_t max_header_list_bytes;		/* 16 KiB */
+	uint32_t stream_reset_burst;		/* 1000 RST_STREAM ... */
+	uint32_t stream_reset_rate;		/* ... refilled at 33/s */
+	uint32_t max_continuations;		/* 8 CONTINUATION frames */
+	uint32_t max_settings;			/* 32 entries per SETTINGS */
+	uint32_t max_outbound_ack;		/* 1000 queued SETTINGS/PING ACKs */
+	uint32_t max_connections;		/* 4096 in total */
+	uint32_t max_connections_per_identity;	/* 64 */
+	uint32_t handshake_timeout_ms;		/* 5000 */
+	uint32_t idle_timeout_s;		/* 300 */
+	uint32_t default_deadline_ms;		/* 30000 */
+	uint32_t max_deadline_ms;		/* 120000 */
+	uint32_t write_buffer_bytes;		/* 256 KiB: back-pressure mark */
+};
+
+struct ck_config {
+	char path[512];			/* the file it came from */
+
+	/* [server] — listen addresses and paths need a restart */
+	char listen[128];		/* "127.0.0.1:7443" */
+	char status_listen[128];	/* "127.0.0.1:7444" */
+	char broker_id[32];		/* "gz" */
+	uint32_t grace_period_s;	/* 30 */
+	int log_level;			/* CK_LOG_INFO */
+
+	/* [tls] */
+	char cert[512];
+	char key[512];
+	char client_ca[512];
+
+	struct ck_limits limits;
+
+	struct ck_court courts[CK_MAX_COURTS];
+	size_t ncourts;
+};
+
+/* Fill *cfg with the embedded defaults. */
+void ck_config_defaults(struct ck_config *cfg);
+
+/*
+ * Read path over the defaults and check it whole: unknown sections and
+ * keys, malformed numbers, out-of-range values, missing TLS files, private
+ * keys readable by group or others. On error returns CK_ECONFIG and writes
+ * "file:line: message" (or "file: message" for a whole-file problem) into
+ * err. *out is allocated on success and freed with ck_config_free().
+ */
+int ck_config_load(const char *path, struct ck_config **out, char *err,
+    size_t errlen);
+void ck_config_free(struct ck_config *cfg);
+
+/* The court owning a case-number prefix ("粤01"), or NULL. */
+const struct ck_court *ck_config_court_by_prefix(const struct ck_config *cfg,
+    const char *prefix);
+const struct ck_court *ck_config_court_by_id(const struct ck_config *cfg,
+    const char *id);
+
+/*
+ * Settings that differ between two configs but only take effect after a
+ * restart (listen addresses, paths): writes their names, comma-separated,
+ * into buf; returns true when there are any.
+ */
+bool ck_config_restart_needed(const struct ck_config *old,
+    const struct ck_config *new, char *buf, size_t buflen);
+
+#endif

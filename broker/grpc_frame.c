@@ -1,0 +1,1 @@
+/* grpc_frame.c: being written */

@@ -1,0 +1,1 @@
+/* statusd.c: being written */
