@@ -1,1 +1,286 @@
-int main(void); int main(void) { return 1; }
+/*
+ * chakongd: the chakong asset broker daemon.
+ *
+ *   chakongd -c FILE [--ready-file PATH]   run
+ *   chakongd -t -c FILE                    check the configuration, exit
+ *
+ * Signals: SIGTERM/SIGINT drain (GOAWAY, finish in-flight calls within
+ * grace_period_s, exit 0; a second one exits at once); SIGHUP re-reads the
+ * configuration and certificates, keeping the old ones if anything is
+ * invalid.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "chakong/status.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "rpc.h"
+#include "server.h"
+#include "statusd.h"
+#include "tls.h"
+#include "util.h"
+
+#ifndef CK_VERSION
+#define CK_VERSION "0.1.0"
+#endif
+
+struct daemon {
+	struct event_base *base;
+	struct ck_config *cfg;
+	struct ck_server *srv;
+	struct ck_statusd *status;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	int64_t started_at;
+	bool draining;
+	uint64_t reloads, reload_failures;
+	int exit_code;
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: chakongd -c FILE [--ready-file PATH]\n"
+	    "       chakongd -t -c FILE\n"
+	    "  -c, --config FILE      configuration (INI)\n"
+	    "  -t, --check            check the configuration and exit\n"
+	    "      --ready-file PATH  once serving, write the bound addresses "
+	    "there\n"
+	    "  -V, --version          print the version\n");
+}
+
+static void
+fill_status(void *arg, struct ck_status_snapshot *out)
+{
+	struct daemon *d = arg;
+
+	memset(out, 0, sizeof(*out));
+	out->version = CK_VERSION;
+	out->broker_id = d->cfg->broker_id;
+	out->started_at = d->started_at;
+	out->grpc_listen = ck_server_address(d->srv);
+	out->status_listen = ck_statusd_address(d->status);
+	out->draining = d->draining;
+	out->ready = !d->draining;
+	out->not_ready_reason = d->draining ? "draining (shutting down)" : "";
+	out->reloads = d->reloads;
+	out->reload_failures = d->reload_failures;
+}
+
+static int
+load(const char *path, struct ck_config **cfg, SSL_CTX **ctx, char *err,
+    size_t errlen)
+{
+	int rv = ck_config_load(path, cfg, err, errlen);
+
+	if (rv != 0)
+		return rv;
+	rv = ck_tls_server_ctx_new((*cfg)->cert, (*cfg)->key,
+	    (*cfg)->client_ca, ctx, err, errlen);
+	if (rv != 0) {
+		ck_config_free(*cfg);
+		*cfg = NULL;
+	}
+	return rv;
+}
+
+static void
+on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct ck_config *cfg;
+	SSL_CTX *ctx;
+	char err[768], what_[256];
+
+	(void)fd;
+	(void)what;
+	log_notice(NULL, "SIGHUP: reloading %s", d->cfg->path);
+	if (load(d->cfg->path, &cfg, &ctx, err, sizeof(err)) != 0) {
+		d->reload_failures++;
+		log_err(NULL, "reload failed, keeping the running "
+		    "configuration: %s", err);
+		return;
+	}
+	if (ck_config_restart_needed(d->cfg, cfg, what_, sizeof(what_)))
+		log_warn(NULL, "reload: %s changed; that takes effect only "
+		    "after a restart", what_);
+	ck_server_reload(d->srv, cfg, ctx);
+	SSL_CTX_free(ctx);
+	ck_config_free(d->cfg);
+	d->cfg = cfg;
+	ck_log_set_level(cfg->log_level);
+	d->reloads++;
+	log_notice(NULL, "reload done: certificates, CA, courts and limits "
+	    "in effect for new connections and calls");
+}
+
+static void
+on_drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_notice(NULL, "all connections closed; exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn(NULL, "grace period of %us over with calls in flight; "
+	    "exiting", d->cfg->grace_period_s);
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { .tv_sec = d->cfg->grace_period_s };
+
+	(void)what;
+	if (d->draining) {
+		log_warn(NULL, "second %s: exiting now", strsignal((int)sig));
+		event_base_loopbreak(d->base);
+		return;
+	}
+	d->draining = true;
+	log_notice(NULL, "%s: draining (GOAWAY sent, no new calls, up to %us "
+	    "for calls in flight)", strsignal((int)sig),
+	    d->cfg->grace_period_s);
+	ck_rpc_set_serving(false);
+	d->ev_grace = evtimer_new(d->base, on_grace, d);
+	if (d->ev_grace != NULL)
+		evtimer_add(d->ev_grace, &tv);
+	ck_server_drain(d->srv, on_drained, d);
+}
+
+static int
+write_ready_file(const char *path, struct daemon *d)
+{
+	char tmp[600];
+	FILE *fp;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fp = fopen(tmp, "w");
+	if (fp == NULL)
+		return -errno;
+	fprintf(fp, "grpc=%s\nstatus=%s\npid=%ld\n", ck_server_address(d->srv),
+	    ck_statusd_address(d->status), (long)getpid());
+	if (fclose(fp) != 0 || rename(tmp, path) != 0)
+		return -errno;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "ready-file", required_argument, NULL, 'r' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d;
+	const char *path = NULL, *ready = NULL;
+	bool check = false;
+	SSL_CTX *ctx = NULL;
+	char err[768];
+	int c;
+
+	memset(&d, 0, sizeof(d));
+	ck_log_init("chakongd", CK_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'r':
+			ready = optarg;
+			break;
+		case 'V':
+			printf("chakongd %s\n", CK_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (load(path, &d.cfg, &ctx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "chakongd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("chakongd: %s: configuration OK\n", path);
+		SSL_CTX_free(ctx);
+		ck_config_free(d.cfg);
+		return 0;
+	}
+	ck_log_set_level(d.cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	d.started_at = ck_unix_now();
+	d.base = event_base_new();
+	if (d.base == NULL)
+		ck_fatal("cannot create the event loop");
+	ck_metrics_init();
+	ck_rpc_init();
+	if (ck_server_open(d.base, d.cfg, ctx, &d.srv, err, sizeof(err)) != 0)
+		ck_fatal("%s", err);
+	SSL_CTX_free(ctx);
+	if (ck_statusd_open(d.base, d.cfg->status_listen, fill_status, &d,
+	    &d.status, err, sizeof(err)) != 0)
+		ck_fatal("%s: [server] status_listen: %s", path, err);
+	d.ev_term = evsignal_new(d.base, SIGTERM, on_term, &d);
+	d.ev_int = evsignal_new(d.base, SIGINT, on_term, &d);
+	d.ev_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	if (d.ev_term == NULL || d.ev_int == NULL || d.ev_hup == NULL)
+		ck_fatal("cannot install signal handlers");
+	evsignal_add(d.ev_term, NULL);
+	evsignal_add(d.ev_int, NULL);
+	evsignal_add(d.ev_hup, NULL);
+
+	log_notice(NULL, "chakongd %s broker=%s serving gRPC on %s, status on "
+	    "http://%s", CK_VERSION, d.cfg->broker_id,
+	    ck_server_address(d.srv), ck_statusd_address(d.status));
+	if (ready != NULL && write_ready_file(ready, &d) != 0)
+		ck_fatal("--ready-file %s: %s", ready, strerror(errno));
+
+	event_base_dispatch(d.base);
+
+	ck_server_close(d.srv);
+	ck_statusd_close(d.status);
+	if (d.ev_grace != NULL)
+		event_free(d.ev_grace);
+	event_free(d.ev_term);
+	event_free(d.ev_int);
+	event_free(d.ev_hup);
+	ck_config_free(d.cfg);
+	event_base_free(d.base);
+	log_notice(NULL, "stopped");
+	return d.exit_code;
+}

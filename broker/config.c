@@ -1,1 +1,498 @@
-/* config.c: being written */
+/*
+ * config.c: read chakongd's INI file with libinih (Debian's libinih, so
+ * the grammar — sections, `key = value`, `;`/`#` comments — is the one
+ * every INI user knows and we do not maintain a parser).
+ *
+ * inih does not tell a handler its line number, so we feed it through
+ * ini_parse_stream() with our own line reader that counts lines; the
+ * handler then names file:line for every error. The first error wins.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <ini.h>
+
+#include "chakong/status.h"
+#include "log.h"
+#include "util.h"
+
+struct parse {
+	struct ck_config *cfg;
+	FILE *fp;
+	unsigned line;
+	char err[512];
+	bool failed;
+	bool too_long;
+	/* sections seen, to refuse a repeated [court.X] */
+	struct ck_court *court;		/* the [court.X] being read */
+};
+
+void
+ck_config_defaults(struct ck_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	ck_strlcpy(cfg->listen, "127.0.0.1:7443", sizeof(cfg->listen));
+	ck_strlcpy(cfg->status_listen, "127.0.0.1:7444",
+	    sizeof(cfg->status_listen));
+	ck_strlcpy(cfg->broker_id, "gz", sizeof(cfg->broker_id));
+	cfg->grace_period_s = 30;
+	cfg->log_level = CK_LOG_INFO;
+	ck_strlcpy(cfg->cert, "/etc/chakong/broker.crt", sizeof(cfg->cert));
+	ck_strlcpy(cfg->key, "/etc/chakong/broker.key", sizeof(cfg->key));
+	ck_strlcpy(cfg->client_ca, "/etc/chakong/ca.crt",
+	    sizeof(cfg->client_ca));
+
+	struct ck_limits *l = &cfg->limits;
+	l->max_message_bytes = 4u << 20;
+	l->max_concurrent_streams = 100;
+	l->max_header_list_bytes = 16u << 10;
+	l->stream_reset_burst = 1000;
+	l->stream_reset_rate = 33;
+	l->max_continuations = 8;
+	l->max_settings = 32;
+	l->max_outbound_ack = 1000;
+	l->max_connections = 4096;
+	l->max_connections_per_identity = 64;
+	l->handshake_timeout_ms = 5000;
+	l->idle_timeout_s = 300;
+	l->default_deadline_ms = 30000;
+	l->max_deadline_ms = 120000;
+	l->write_buffer_bytes = 256u << 10;
+}
+
+static int
+fail(struct parse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+fail(struct parse *p, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	if (p->failed)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(p->err, sizeof(p->err), "%s:%u: %s", p->cfg->path, p->line,
+	    msg);
+	p->failed = true;
+	return 0;
+}
+
+/* Reader for ini_parse_stream: one line per call, counted. */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *r = fgets(str, num, p->fp);
+	size_t len;
+
+	if (r == NULL)
+		return NULL;
+	p->line++;
+	len = strlen(str);
+	if (len > 0 && str[len - 1] != '\n' && !feof(p->fp) && !p->too_long) {
+		/* inih would read the rest as a new line: refuse instead */
+		p->too_long = true;
+		fail(p, "line longer than %d bytes", num - 2);
+		/* swallow the remainder so line counting stays right */
+		int c;
+		while ((c = fgetc(p->fp)) != EOF && c != '\n')
+			;
+		str[0] = '\0';
+	}
+	return r;
+}
+
+static int
+parse_u32(struct parse *p, const char *key, const char *v, uint32_t min,
+    uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (v[0] == '\0' || v[0] == '-' || v[0] == '+')
+		return fail(p, "%s: expected a whole number", key);
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return fail(p, "%s: expected a whole number", key);
+	if (n < min || n > max)
+		return fail(p, "%s: must be between %u and %u", key, min, max);
+	*out = (uint32_t)n;
+	return 1;
+}
+
+static int
+parse_str(struct parse *p, const char *key, const char *v, char *dst,
+    size_t dstlen)
+{
+	if (ck_strlcpy(dst, v, dstlen) >= dstlen)
+		return fail(p, "%s: longer than %zu bytes", key, dstlen - 1);
+	return 1;
+}
+
+static int
+parse_addr(struct parse *p, const char *key, const char *v, char *dst,
+    size_t dstlen)
+{
+	struct sockaddr_storage ss;
+	int len;
+
+	if (ck_parse_hostport(v, &ss, &len) != 0)
+		return fail(p, "%s: expected host:port with a numeric address "
+		    "(\"127.0.0.1:7443\", \"[::1]:7443\")", key);
+	return parse_str(p, key, v, dst, dstlen);
+}
+
+static int
+parse_level(struct parse *p, const char *v, int *out)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+		{ "error", CK_LOG_ERR }, { "warn", CK_LOG_WARN },
+		{ "notice", CK_LOG_NOTICE }, { "info", CK_LOG_INFO },
+		{ "debug", CK_LOG_DEBUG },
+	};
+
+	for (size_t i = 0; i < CK_ARRAY_SIZE(levels); i++) {
+		if (strcmp(v, levels[i].name) == 0) {
+			*out = levels[i].level;
+			return 1;
+		}
+	}
+	return fail(p, "log_level: expected error, warn, notice, info or "
+	    "debug");
+}
+
+static int
+on_server(struct parse *p, const char *k, const char *v)
+{
+	struct ck_config *c = p->cfg;
+
+	if (strcmp(k, "listen") == 0)
+		return parse_addr(p, k, v, c->listen, sizeof(c->listen));
+	if (strcmp(k, "status_listen") == 0)
+		return parse_addr(p, k, v, c->status_listen,
+		    sizeof(c->status_listen));
+	if (strcmp(k, "broker_id") == 0) {
+		if (v[0] == '\0' || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "0123456789-") != strlen(v))
+			return fail(p, "broker_id: expected 1..31 of a-z 0-9 -");
+		return parse_str(p, k, v, c->broker_id, sizeof(c->broker_id));
+	}
+	if (strcmp(k, "grace_period_s") == 0)
+		return parse_u32(p, k, v, 0, 3600, &c->grace_period_s);
+	if (strcmp(k, "log_level") == 0)
+		return parse_level(p, v, &c->log_level);
+	return fail(p, "unknown key \"%s\" in [server]", k);
+}
+
+static int
+on_tls(struct parse *p, const char *k, const char *v)
+{
+	struct ck_config *c = p->cfg;
+
+	if (strcmp(k, "cert") == 0)
+		return parse_str(p, k, v, c->cert, sizeof(c->cert));
+	if (strcmp(k, "key") == 0)
+		return parse_str(p, k, v, c->key, sizeof(c->key));
+	if (strcmp(k, "client_ca") == 0)
+		return parse_str(p, k, v, c->client_ca, sizeof(c->client_ca));
+	return fail(p, "unknown key \"%s\" in [tls]", k);
+}
+
+static int
+on_limits(struct parse *p, const char *k, const char *v)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		uint32_t min, max;
+	} keys[] = {
+#define L(n, lo, hi) { #n, offsetof(struct ck_limits, n), lo, hi }
+		L(max_message_bytes, 1024, 64u << 20),
+		L(max_concurrent_streams, 1, 10000),
+		L(max_header_list_bytes, 1024, 1u << 20),
+		L(stream_reset_burst, 1, 1000000),
+		L(stream_reset_rate, 1, 1000000),
+		L(max_continuations, 1, 1000),
+		L(max_settings, 1, 1000),
+		L(max_outbound_ack, 1, 100000),
+		L(max_connections, 1, 1000000),
+		L(max_connections_per_identity, 1, 1000000),
+		L(handshake_timeout_ms, 100, 120000),
+		L(idle_timeout_s, 1, 86400),
+		L(default_deadline_ms, 1, 3600000),
+		L(max_deadline_ms, 1, 3600000),
+		L(write_buffer_bytes, 16384, 64u << 20),
+#undef L
+	};
+
+	for (size_t i = 0; i < CK_ARRAY_SIZE(keys); i++) {
+		if (strcmp(k, keys[i].name) == 0)
+			return parse_u32(p, k, v, keys[i].min, keys[i].max,
+			    (uint32_t *)((char *)&p->cfg->limits +
+			    keys[i].off));
+	}
+	return fail(p, "unknown key \"%s\" in [limits]", k);
+}
+
+static int
+on_court(struct parse *p, const char *k, const char *v)
+{
+	struct ck_court *ct = p->court;
+
+	if (strcmp(k, "name") == 0)
+		return parse_str(p, k, v, ct->name, sizeof(ct->name));
+	if (strcmp(k, "prefixes") == 0) {
+		char buf[CK_MAX_PREFIXES * 34];
+		char *save = NULL, *tok;
+
+		if (ck_strlcpy(buf, v, sizeof(buf)) >= sizeof(buf))
+			return fail(p, "prefixes: too long");
+		ct->nprefixes = 0;
+		for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", ", &save)) {
+			if (ct->nprefixes == CK_MAX_PREFIXES)
+				return fail(p, "prefixes: more than %d",
+				    CK_MAX_PREFIXES);
+			if (ck_config_court_by_prefix(p->cfg, tok) != NULL)
+				return fail(p, "prefixes: \"%s\" already "
+				    "belongs to another court", tok);
+			if (!parse_str(p, k, tok,
+			    ct->prefixes[ct->nprefixes], 32))
+				return 0;
+			ct->nprefixes++;
+		}
+		if (ct->nprefixes == 0)
+			return fail(p, "prefixes: at least one case-number "
+			    "prefix (\"粤01\") is required");
+		return 1;
+	}
+	return fail(p, "unknown key \"%s\" in [court.%s]", k, ct->id);
+}
+
+static int
+begin_court(struct parse *p, const char *id)
+{
+	struct ck_config *c = p->cfg;
+
+	if (id[0] == '\0' || strlen(id) >= sizeof(c->courts[0].id) ||
+	    strspn(id, "0123456789") != strlen(id))
+		return fail(p, "[court.<id>]: the id must be 1..31 digits "
+		    "(the court's code, e.g. 440100)");
+	if (ck_config_court_by_id(c, id) != NULL)
+		return fail(p, "[court.%s] appears twice", id);
+	if (c->ncourts == CK_MAX_COURTS)
+		return fail(p, "more than %d courts", CK_MAX_COURTS);
+	p->court = &c->courts[c->ncourts++];
+	ck_strlcpy(p->court->id, id, sizeof(p->court->id));
+	p->court->line = p->line;
+	return 1;
+}
+
+static int
+on_entry(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct parse *p = user;
+
+	if (p->failed)
+		return 0;
+	if (name == NULL) {
+		/* a new section (inih with INI_CALL_HANDLER_ON_NEW_SECTION) */
+		return 1;
+	}
+	if (strcmp(section, "server") == 0)
+		return on_server(p, name, value);
+	if (strcmp(section, "tls") == 0)
+		return on_tls(p, name, value);
+	if (strcmp(section, "limits") == 0)
+		return on_limits(p, name, value);
+	if (strncmp(section, "court.", 6) == 0) {
+		if (p->court == NULL || strcmp(p->court->id, section + 6) != 0)
+			if (!begin_court(p, section + 6))
+				return 0;
+		return on_court(p, name, value);
+	}
+	if (section[0] == '\0')
+		return fail(p, "\"%s\" outside any section", name);
+	return fail(p, "unknown section [%s]", section);
+}
+
+/*
+ * A private key others can read is refused: the daemon must not run with
+ * a key any local user could copy.
+ */
+static int
+check_key_file(const char *path, char *err, size_t errlen, const char *cfg)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "%s: [tls] key: %s: %s", cfg, path,
+		    strerror(errno));
+		return CK_ECONFIG;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(err, errlen, "%s: [tls] key: %s is readable by group "
+		    "or others (mode %03o); chmod 600 it", cfg, path,
+		    (unsigned)(st.st_mode & 0777));
+		return CK_ECONFIG;
+	}
+	return 0;
+}
+
+static int
+check_readable(const char *path, const char *what, char *err, size_t errlen,
+    const char *cfg)
+{
+	FILE *fp = fopen(path, "r");
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: [tls] %s: %s: %s", cfg, what, path,
+		    strerror(errno));
+		return CK_ECONFIG;
+	}
+	fclose(fp);
+	return 0;
+}
+
+int
+ck_config_load(const char *path, struct ck_config **out, char *err,
+    size_t errlen)
+{
+	struct ck_config *cfg;
+	struct parse p;
+	int rc;
+
+	*out = NULL;
+	cfg = malloc(sizeof(*cfg));
+	if (cfg == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return CK_ENOMEM;
+	}
+	ck_config_defaults(cfg);
+	if (ck_strlcpy(cfg->path, path, sizeof(cfg->path)) >=
+	    sizeof(cfg->path)) {
+		snprintf(err, errlen, "config path too long");
+		rc = CK_ECONFIG;
+		goto fail;
+	}
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.fp = fopen(path, "r");
+	if (p.fp == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = CK_ECONFIG;
+		goto fail;
+	}
+	rc = ini_parse_stream(read_line, &p, on_entry, &p);
+	fclose(p.fp);
+	if (p.failed) {
+		ck_strlcpy(err, p.err, errlen);
+		rc = CK_ECONFIG;
+		goto fail;
+	}
+	if (rc != 0) {
+		/* inih's own syntax error (no '=' or unclosed '[') */
+		snprintf(err, errlen, "%s:%d: syntax error (expected "
+		    "[section] or key = value)", path, rc);
+		rc = CK_ECONFIG;
+		goto fail;
+	}
+
+	for (size_t i = 0; i < cfg->ncourts; i++) {
+		if (cfg->courts[i].nprefixes == 0) {
+			snprintf(err, errlen, "%s:%u: [court.%s] needs "
+			    "prefixes", path, cfg->courts[i].line,
+			    cfg->courts[i].id);
+			rc = CK_ECONFIG;
+			goto fail;
+		}
+	}
+	if (cfg->limits.default_deadline_ms > cfg->limits.max_deadline_ms) {
+		snprintf(err, errlen, "%s: [limits] default_deadline_ms is "
+		    "above max_deadline_ms", path);
+		rc = CK_ECONFIG;
+		goto fail;
+	}
+	if ((rc = check_readable(cfg->cert, "cert", err, errlen, path)) != 0 ||
+	    (rc = check_readable(cfg->client_ca, "client_ca", err, errlen,
+	    path)) != 0 ||
+	    (rc = check_key_file(cfg->key, err, errlen, path)) != 0)
+		goto fail;
+
+	cfg->refs = 1;
+	*out = cfg;
+	return 0;
+fail:
+	free(cfg);
+	return rc;
+}
+
+struct ck_config *
+ck_config_ref(struct ck_config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void
+ck_config_free(struct ck_config *cfg)
+{
+	if (cfg != NULL && --cfg->refs == 0)
+		free(cfg);
+}
+
+const struct ck_court *
+ck_config_court_by_prefix(const struct ck_config *cfg, const char *prefix)
+{
+	for (size_t i = 0; i < cfg->ncourts; i++)
+		for (size_t j = 0; j < cfg->courts[i].nprefixes; j++)
+			if (strcmp(cfg->courts[i].prefixes[j], prefix) == 0)
+				return &cfg->courts[i];
+	return NULL;
+}
+
+const struct ck_court *
+ck_config_court_by_id(const struct ck_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->ncourts; i++)
+		if (strcmp(cfg->courts[i].id, id) == 0)
+			return &cfg->courts[i];
+	return NULL;
+}
+
+bool
+ck_config_restart_needed(const struct ck_config *old,
+    const struct ck_config *new, char *buf, size_t buflen)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+#define CHECK(field, name)                                                   \
+	if (strcmp(old->field, new->field) != 0)                             \
+		len += (size_t)snprintf(buf + (len < buflen ? len : buflen), \
+		    len < buflen ? buflen - len : 0, "%s%s",                 \
+		    len ? ", " : "", name);
+	CHECK(listen, "[server] listen")
+	CHECK(status_listen, "[server] status_listen")
+	CHECK(broker_id, "[server] broker_id")
+#undef CHECK
+	return len > 0;
+}

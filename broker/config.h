@@ -48,6 +48,7 @@ struct ck_limits {
 };
 
 struct ck_config {
+	unsigned refs;			/* see ck_config_ref() */
 	char path[512];			/* the file it came from */
 
 	/* [server] — listen addresses and paths need a restart */
@@ -80,6 +81,13 @@ void ck_config_defaults(struct ck_config *cfg);
  */
 int ck_config_load(const char *path, struct ck_config **out, char *err,
     size_t errlen);
+/*
+ * Configs are shared by reference (event-loop thread only): the server
+ * and each connection hold one, so a reload can swap in a new config
+ * while old connections finish with theirs. ck_config_free() drops a
+ * reference and frees on the last; NULL-safe.
+ */
+struct ck_config *ck_config_ref(struct ck_config *cfg);
 void ck_config_free(struct ck_config *cfg);
 
 /* The court owning a case-number prefix ("粤01"), or NULL. */

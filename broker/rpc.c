@@ -1,1 +1,524 @@
-/* rpc.c: being written */
+/*
+ * rpc.c: the method table and the handlers of chakong.v1.AssetBroker,
+ * grpc.health.v1.Health and (test builds only) chakong.test.v1.Testing.
+ *
+ * Every AssetBroker handler first validates the whole request (check.c)
+ * and answers INVALID_ARGUMENT naming the first bad field. Query then
+ * answers one SourceResult per asked category; the agencies issue gives it
+ * adapters. The state-changing RPCs answer UNIMPLEMENTED after validation
+ * until the actions issue lands.
+ */
+#include "rpc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "broker.pb-c.h"
+#include "check.h"
+#include "config.h"
+#include "grpc_frame.h"
+#include "health.pb-c.h"
+#include "log.h"
+#include "metrics.h"
+#include "testing.pb-c.h"
+#include "util.h"
+
+#define INVALID(call, chk) \
+	ck_call_fail((call), CK_GRPC_INVALID_ARGUMENT, "%s", (chk)->msg)
+
+static bool serving = true;
+
+void
+ck_rpc_set_serving(bool on)
+{
+	serving = on;
+}
+
+static const char *
+category_source(Chakong__V1__Category c)
+{
+	switch (c) {
+	case CHAKONG__V1__CATEGORY__CATEGORY_DEPOSIT:
+		return "deposit";
+	case CHAKONG__V1__CATEGORY__CATEGORY_REAL_ESTATE:
+		return "real-estate";
+	case CHAKONG__V1__CATEGORY__CATEGORY_VEHICLE:
+		return "vehicle";
+	case CHAKONG__V1__CATEGORY__CATEGORY_HOUSEHOLD:
+		return "household";
+	case CHAKONG__V1__CATEGORY__CATEGORY_ENTERPRISE:
+		return "enterprise";
+	default:
+		return "unknown";
+	}
+}
+
+/* ---- AssetBroker ------------------------------------------------------ */
+
+static void
+on_query(struct ck_call *call)
+{
+	const Chakong__V1__QueryRequest *req =
+	    (const Chakong__V1__QueryRequest *)call->request;
+	static const Chakong__V1__Category all[] = {
+		CHAKONG__V1__CATEGORY__CATEGORY_DEPOSIT,
+		CHAKONG__V1__CATEGORY__CATEGORY_REAL_ESTATE,
+		CHAKONG__V1__CATEGORY__CATEGORY_VEHICLE,
+		CHAKONG__V1__CATEGORY__CATEGORY_HOUSEHOLD,
+		CHAKONG__V1__CATEGORY__CATEGORY_ENTERPRISE,
+	};
+	Chakong__V1__QueryReply reply = CHAKONG__V1__QUERY_REPLY__INIT;
+	const Chakong__V1__Category *cats = req->categories;
+	size_t ncats = req->n_categories;
+	struct ck_check chk;
+	struct ck_case kase;
+	const char *court;
+
+	ck_check_init(&chk, call->cfg);
+	if (!ck_check_case(&chk, "case", req->case_, &kase, &court) ||
+	    !ck_check_debtor(&chk, "debtor", req->debtor) ||
+	    !ck_check_categories(&chk, "categories", req->categories,
+	    req->n_categories) ||
+	    !ck_check_request_id(&chk, "request_id", req->request_id, false)) {
+		INVALID(call, &chk);
+		return;
+	}
+	if (req->max_age_s < 0) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "max_age_s: must not be negative");
+		return;
+	}
+	if (ncats == 0) {
+		cats = all;
+		ncats = CK_ARRAY_SIZE(all);
+	}
+	reply.n_sources = ncats;
+	reply.sources = ck_call_alloc(call, ncats * sizeof(*reply.sources));
+	if (reply.sources == NULL)
+		goto nomem;
+	for (size_t i = 0; i < ncats; i++) {
+		Chakong__V1__SourceResult *r = ck_call_alloc(call, sizeof(*r));
+
+		if (r == NULL)
+			goto nomem;
+		chakong__v1__source_result__init(r);
+		r->source = (char *)category_source(cats[i]);
+		r->category = cats[i];
+		r->status = CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED;
+		r->message = "no adapter is configured for this category";
+		reply.sources[i] = r;
+	}
+	reply.query_id = (char *)call->log_id;
+	log_info(call->log_id, "query case=%s court=%s officer=%s "
+	    "categories=%zu request_id=%s", kase.norm, court,
+	    req->case_->officer_id, ncats,
+	    req->request_id[0] ? req->request_id : "-");
+	ck_call_reply(call, &reply.base);
+	return;
+nomem:
+	ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED, "server out of memory");
+}
+
+static void
+not_yet(struct ck_call *call, const char *what)
+{
+	ck_call_fail(call, CK_GRPC_UNIMPLEMENTED, "%s is not available in "
+	    "this version of chakongd (the request was valid)", what);
+}
+
+/* Fields common to Freeze, Extend, Release and Deduct. */
+static bool
+check_action(struct ck_check *chk, const char *request_id,
+    const Chakong__V1__CaseRef *c, const Chakong__V1__Debtor *d,
+    const char *doc, struct ck_case *kase)
+{
+	const char *court;
+
+	return ck_check_request_id(chk, "request_id", request_id, true) &&
+	    ck_check_case(chk, "case", c, kase, &court) &&
+	    ck_check_debtor(chk, "debtor", d) &&
+	    ck_check_document(chk, "document_number", doc, kase);
+}
+
+static bool
+check_duration(struct ck_check *chk, int32_t days)
+{
+	/* the per-kind maximum needs the asset kind from the reference;
+	 * here only the outer bound of the longest kind (3 years) */
+	if (days < 1 || days > 3 * 366) {
+		snprintf(chk->msg, sizeof(chk->msg), "duration_days: must be "
+		    "between 1 and 1098 (at most 1, 2 or 3 years by asset "
+		    "kind)");
+		return false;
+	}
+	return true;
+}
+
+static void
+on_freeze(struct ck_call *call)
+{
+	const Chakong__V1__FreezeRequest *req =
+	    (const Chakong__V1__FreezeRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase;
+
+	ck_check_init(&chk, call->cfg);
+	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
+	    req->document_number, &kase) ||
+	    !ck_check_ref(&chk, "asset_ref", &req->asset_ref) ||
+	    !check_duration(&chk, req->duration_days) ||
+	    (req->amount != NULL &&
+	    !ck_check_money(&chk, "amount", req->amount, true))) {
+		INVALID(call, &chk);
+		return;
+	}
+	not_yet(call, "Freeze");
+}
+
+static void
+on_extend(struct ck_call *call)
+{
+	const Chakong__V1__ExtendRequest *req =
+	    (const Chakong__V1__ExtendRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase;
+
+	ck_check_init(&chk, call->cfg);
+	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
+	    req->document_number, &kase) ||
+	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
+	    !check_duration(&chk, req->duration_days)) {
+		INVALID(call, &chk);
+		return;
+	}
+	not_yet(call, "Extend");
+}
+
+static void
+on_release(struct ck_call *call)
+{
+	const Chakong__V1__ReleaseRequest *req =
+	    (const Chakong__V1__ReleaseRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase;
+
+	ck_check_init(&chk, call->cfg);
+	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
+	    req->document_number, &kase) ||
+	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref)) {
+		INVALID(call, &chk);
+		return;
+	}
+	not_yet(call, "Release");
+}
+
+static void
+on_deduct(struct ck_call *call)
+{
+	const Chakong__V1__DeductRequest *req =
+	    (const Chakong__V1__DeductRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase;
+
+	ck_check_init(&chk, call->cfg);
+	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
+	    req->document_number, &kase) ||
+	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
+	    !ck_check_money(&chk, "amount", req->amount, true)) {
+		INVALID(call, &chk);
+		return;
+	}
+	if (kase.type == CK_CASE_PRESERVE) {
+		ck_call_fail(call, CK_GRPC_FAILED_PRECONDITION,
+		    "case.case_number: no deduction under a preservation "
+		    "(执保) case");
+		return;
+	}
+	not_yet(call, "Deduct");
+}
+
+static void
+on_update_claim(struct ck_call *call)
+{
+	const Chakong__V1__UpdateClaimRequest *req =
+	    (const Chakong__V1__UpdateClaimRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase;
+	const char *court;
+
+	ck_check_init(&chk, call->cfg);
+	if (!ck_check_request_id(&chk, "request_id", req->request_id, true) ||
+	    !ck_check_case(&chk, "case", req->case_, &kase, &court) ||
+	    !ck_check_money(&chk, "new_claim", req->new_claim, false) ||
+	    !ck_check_document(&chk, "document_number", req->document_number,
+	    &kase)) {
+		INVALID(call, &chk);
+		return;
+	}
+	if (req->reason[0] == '\0' || strlen(req->reason) > 256 ||
+	    !ck_valid_name(req->reason, strlen(req->reason), chk.msg)) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT, "reason: required, "
+		    "1..256 bytes of UTF-8 text");
+		return;
+	}
+	not_yet(call, "UpdateClaim");
+}
+
+static void
+on_enroll(struct ck_call *call)
+{
+	const Chakong__V1__EnrollRequest *req =
+	    (const Chakong__V1__EnrollRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase;
+	struct ck_date d;
+	const char *court;
+
+	ck_check_init(&chk, call->cfg);
+	if (!ck_check_request_id(&chk, "request_id", req->request_id, true) ||
+	    !ck_check_case(&chk, "case", req->case_, &kase, &court) ||
+	    !ck_check_debtor(&chk, "debtor", req->debtor) ||
+	    !ck_check_categories(&chk, "categories", req->categories,
+	    req->n_categories) ||
+	    !ck_check_date(&chk, "termination_date", req->termination_date,
+	    true, &d) ||
+	    !ck_check_document(&chk, "document_number", req->document_number,
+	    &kase)) {
+		INVALID(call, &chk);
+		return;
+	}
+	not_yet(call, "Enroll");
+}
+
+static void
+on_end_enrollment(struct ck_call *call)
+{
+	const Chakong__V1__EndEnrollmentRequest *req =
+	    (const Chakong__V1__EndEnrollmentRequest *)call->request;
+	struct ck_check chk;
+	struct ck_case kase, newcase;
+	const char *court;
+
+	ck_check_init(&chk, call->cfg);
+	if (!ck_check_request_id(&chk, "request_id", req->request_id, true) ||
+	    !ck_check_case(&chk, "case", req->case_, &kase, &court)) {
+		INVALID(call, &chk);
+		return;
+	}
+	switch (req->reason) {
+	case CHAKONG__V1__END_REASON__END_RESTORED: {
+		Chakong__V1__CaseRef nc = *req->case_;
+
+		nc.case_number = req->new_case_number;
+		if (!ck_check_case(&chk, "new_case_number", &nc, &newcase,
+		    &court)) {
+			/* the message names new_case_number.case_number */
+			INVALID(call, &chk);
+			return;
+		}
+		if (newcase.type != CK_CASE_RESTORED) {
+			ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+			    "new_case_number: must be a restored (执恢) case");
+			return;
+		}
+		break;
+	}
+	case CHAKONG__V1__END_REASON__END_CLOSED:
+		break;
+	default:
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT, "reason: required "
+		    "(END_RESTORED or END_CLOSED)");
+		return;
+	}
+	not_yet(call, "EndEnrollment");
+}
+
+static void
+on_list_findings(struct ck_call *call)
+{
+	const Chakong__V1__ListFindingsRequest *req =
+	    (const Chakong__V1__ListFindingsRequest *)call->request;
+
+	if (req->since < 0) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "since: must not be negative");
+		return;
+	}
+	if (req->page_size < 0 || req->page_size > 1000) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "page_size: must be between 0 and 1000");
+		return;
+	}
+	if ((int)req->kind < 0 ||
+	    req->kind > CHAKONG__V1__FINDING_KIND__FINDING_EXPIRING) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "kind: not a known finding kind");
+		return;
+	}
+	not_yet(call, "ListFindings");
+}
+
+static void
+on_ack_findings(struct ck_call *call)
+{
+	const Chakong__V1__AckFindingsRequest *req =
+	    (const Chakong__V1__AckFindingsRequest *)call->request;
+	struct ck_check chk;
+
+	ck_check_init(&chk, call->cfg);
+	if (!ck_check_request_id(&chk, "request_id", req->request_id, true)) {
+		INVALID(call, &chk);
+		return;
+	}
+	if (req->n_finding_ids == 0) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "finding_ids: at least one is required");
+		return;
+	}
+	not_yet(call, "AckFindings");
+}
+
+/* ---- grpc.health.v1.Health -------------------------------------------- */
+
+static void
+on_health_check(struct ck_call *call)
+{
+	const Grpc__Health__V1__HealthCheckRequest *req =
+	    (const Grpc__Health__V1__HealthCheckRequest *)call->request;
+	Grpc__Health__V1__HealthCheckResponse reply =
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+
+	if (req->service[0] != '\0' &&
+	    strcmp(req->service, "chakong.v1.AssetBroker") != 0 &&
+	    strcmp(req->service, "grpc.health.v1.Health") != 0) {
+		ck_call_fail(call, CK_GRPC_NOT_FOUND, "service: not served "
+		    "here");
+		return;
+	}
+	reply.status = serving ?
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING :
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	ck_call_reply(call, &reply.base);
+}
+
+static void
+on_health_watch(struct ck_call *call)
+{
+	ck_call_fail(call, CK_GRPC_UNIMPLEMENTED, "Watch (streaming) is not "
+	    "served; use Check");
+}
+
+/* ---- chakong.test.v1.Testing (test builds only) ----------------------- */
+
+#ifdef CK_TEST_HOOKS
+struct sleep_state {
+	struct event *ev;
+	int64_t ms;
+};
+
+static void
+on_sleep_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct ck_call *call = arg;
+	struct sleep_state *st = call->handler_data;
+	Chakong__Test__V1__SleepReply reply =
+	    CHAKONG__TEST__V1__SLEEP_REPLY__INIT;
+
+	(void)fd;
+	(void)what;
+	event_free(st->ev);
+	st->ev = NULL;
+	call->on_cancel = NULL;
+	reply.slept_ms = st->ms;
+	ck_call_reply(call, &reply.base);
+}
+
+static void
+on_sleep_cancel(struct ck_call *call)
+{
+	struct sleep_state *st = call->handler_data;
+
+	if (st->ev != NULL) {
+		event_free(st->ev);
+		st->ev = NULL;
+	}
+}
+
+static void
+on_sleep(struct ck_call *call)
+{
+	const Chakong__Test__V1__SleepRequest *req =
+	    (const Chakong__Test__V1__SleepRequest *)call->request;
+	struct sleep_state *st;
+
+	if (req->millis < 0 || req->millis > 600000) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "millis: must be between 0 and 600000");
+		return;
+	}
+	st = ck_call_alloc(call, sizeof(*st));
+	if (st == NULL || (st->ev = evtimer_new(call->base, on_sleep_done,
+	    call)) == NULL) {
+		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
+	}
+	st->ms = req->millis;
+	call->handler_data = st;
+	call->on_cancel = on_sleep_cancel;
+	struct timeval tv = {
+		.tv_sec = (time_t)(req->millis / 1000),
+		.tv_usec = (suseconds_t)(req->millis % 1000) * 1000,
+	};
+	evtimer_add(st->ev, &tv);
+}
+#endif
+
+/* ---- the table -------------------------------------------------------- */
+
+#define BROKER(m, msg, fn)                                                \
+	{ "/chakong.v1.AssetBroker/" m,                                   \
+	    &chakong__v1__##msg##__descriptor, fn, CK_ACCESS_COURT, 0 }
+
+static struct ck_method methods[] = {
+	BROKER("Query", query_request, on_query),
+	BROKER("Freeze", freeze_request, on_freeze),
+	BROKER("Extend", extend_request, on_extend),
+	BROKER("Release", release_request, on_release),
+	BROKER("Deduct", deduct_request, on_deduct),
+	BROKER("UpdateClaim", update_claim_request, on_update_claim),
+	BROKER("Enroll", enroll_request, on_enroll),
+	BROKER("EndEnrollment", end_enrollment_request, on_end_enrollment),
+	BROKER("ListFindings", list_findings_request, on_list_findings),
+	BROKER("AckFindings", ack_findings_request, on_ack_findings),
+	{ "/grpc.health.v1.Health/Check",
+	    &grpc__health__v1__health_check_request__descriptor,
+	    on_health_check, CK_ACCESS_ANY, 0 },
+	{ "/grpc.health.v1.Health/Watch",
+	    &grpc__health__v1__health_check_request__descriptor,
+	    on_health_watch, CK_ACCESS_ANY, 0 },
+#ifdef CK_TEST_HOOKS
+	{ "/chakong.test.v1.Testing/Sleep",
+	    &chakong__test__v1__sleep_request__descriptor, on_sleep,
+	    CK_ACCESS_ANY, 0 },
+#endif
+};
+
+void
+ck_rpc_init(void)
+{
+	for (size_t i = 0; i < CK_ARRAY_SIZE(methods); i++)
+		methods[i].metrics_id = ck_metrics_method(methods[i].path);
+}
+
+const struct ck_method *
+ck_rpc_find(const char *path, size_t len)
+{
+	for (size_t i = 0; i < CK_ARRAY_SIZE(methods); i++)
+		if (strlen(methods[i].path) == len &&
+		    memcmp(methods[i].path, path, len) == 0)
+			return &methods[i];
+	return NULL;
+}

@@ -1,0 +1,84 @@
+/*
+ * rpc.h: one gRPC call as handlers see it, and the method table.
+ *
+ * The server (server.c) owns each call. It decodes the request into the
+ * call's arena, checks the caller's role, then runs the method's handler.
+ * A handler answers exactly once, with ck_call_reply() or ck_call_fail(),
+ * at once or later from the event loop. If the call ends first (deadline,
+ * client reset, connection closed) the server calls call->on_cancel (when
+ * the handler set one) and the handler must not answer after that returns.
+ * After a handler answers, the call may be freed at any moment: do not
+ * touch it again.
+ */
+#ifndef CK_RPC_H
+#define CK_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "tls.h"
+
+struct event_base;
+struct ck_config;
+struct ck_call;
+struct ck_arena;
+
+typedef void (*ck_method_fn)(struct ck_call *call);
+
+/* Who may call a method. */
+enum ck_access {
+	CK_ACCESS_ANY = 0,	/* any authenticated peer (health) */
+	CK_ACCESS_COURT,	/* courts and peer brokers */
+};
+
+struct ck_method {
+	const char *path;	/* "/chakong.v1.AssetBroker/Query" */
+	const ProtobufCMessageDescriptor *input;
+	ck_method_fn handler;
+	enum ck_access access;
+	int metrics_id;		/* from ck_metrics_method() */
+};
+
+struct ck_call {
+	/* set by the server, read-only for handlers */
+	const struct ck_method *method;
+	const struct ck_identity *peer;
+	const struct ck_config *cfg;
+	struct event_base *base;
+	const char *log_id;		/* request id on every log line */
+	ProtobufCMessage *request;	/* decoded, lives in the arena */
+	struct ck_arena *arena;		/* freed when the call ends */
+	uint64_t deadline;		/* ck_mono_usec() when it expires */
+	uint64_t started;		/* ck_mono_usec() at arrival */
+
+	/* set by handlers that answer later */
+	void (*on_cancel)(struct ck_call *call);
+	void *handler_data;
+};
+
+/* Answer OK with a reply message (packed into the call's arena). */
+void ck_call_reply(struct ck_call *call, const ProtobufCMessage *reply);
+/*
+ * Answer with a non-OK status. The message names the field and the rule
+ * and never repeats a rejected value; it is percent-encoded on the wire.
+ */
+void ck_call_fail(struct ck_call *call, int grpc_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Allocate from the call's arena (freed with the call); NULL on failure. */
+void *ck_call_alloc(struct ck_call *call, size_t size);
+
+/*
+ * The method table: every method chakongd serves. Test-only methods are
+ * in it only when built with test hooks. Returns NULL for unknown paths.
+ */
+const struct ck_method *ck_rpc_find(const char *path, size_t len);
+/* Register every method with the metrics table; call once at start-up. */
+void ck_rpc_init(void);
+/* What Health/Check reports: SERVING, or NOT_SERVING while draining. */
+void ck_rpc_set_serving(bool on);
+
+#endif

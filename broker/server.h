@@ -1,0 +1,47 @@
+/*
+ * server.h: the gRPC listener: TLS (OpenSSL through bufferevent_openssl),
+ * HTTP/2 (nghttp2 1.52) and the gRPC unary-call protocol, on one event
+ * loop. Calls are dispatched to the handlers of rpc.h.
+ */
+#ifndef CK_SERVER_H
+#define CK_SERVER_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+struct event_base;
+struct ck_config;
+struct ck_server;
+
+/* Called once, from the loop, when a drain has closed every connection. */
+typedef void (*ck_server_drained_cb)(void *arg);
+
+/*
+ * Bind cfg->listen and serve. Takes a reference on cfg and on ctx.
+ * Returns 0, or a negative code with the reason in err.
+ */
+int ck_server_open(struct event_base *base, struct ck_config *cfg,
+    SSL_CTX *ctx, struct ck_server **out, char *err, size_t errlen);
+/* Closes every connection at once (cancelling calls); NULL-safe. */
+void ck_server_close(struct ck_server *srv);
+
+/* The bound address ("127.0.0.1:7443"), e.g. after binding port 0. */
+const char *ck_server_address(const struct ck_server *srv);
+
+/*
+ * Swap in a new configuration and TLS context for new connections and new
+ * calls; established connections keep working. Takes references.
+ */
+void ck_server_reload(struct ck_server *srv, struct ck_config *cfg,
+    SSL_CTX *ctx);
+
+/*
+ * Graceful stop: stop accepting, send GOAWAY on every connection, let
+ * in-flight calls finish; `drained` is called when the last connection
+ * has closed.
+ */
+void ck_server_drain(struct ck_server *srv, ck_server_drained_cb drained,
+    void *arg);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * tls.h: OpenSSL contexts for the gRPC listener, and the caller identity
+ * carried in a certificate's SAN URI (urn:chakong:<role>:<id>).
+ */
+#ifndef CK_TLS_H
+#define CK_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+enum ck_role {
+	CK_ROLE_NONE = 0,	/* no or unreadable chakong identity */
+	CK_ROLE_COURT,
+	CK_ROLE_BROKER,
+	CK_ROLE_AGENCY,
+};
+
+struct ck_identity {
+	enum ck_role role;
+	char id[64];		/* "440100" */
+	char name[80];		/* "court:440100", for logs and counting */
+};
+
+const char *ck_role_name(enum ck_role role);
+
+/*
+ * Parse "urn:chakong:court:440100". The id is 1..63 of [A-Za-z0-9._-].
+ * Returns 0 or CK_EINVAL.
+ */
+int ck_identity_parse_uri(const char *uri, size_t len,
+    struct ck_identity *out);
+
+/*
+ * The identity in the peer certificate of an established connection: the
+ * first SAN URI that parses. Returns 0, or CK_ENOTFOUND when the
+ * certificate has none (out->role is then CK_ROLE_NONE).
+ */
+int ck_tls_peer_identity(SSL *ssl, struct ck_identity *out);
+
+/*
+ * Server context: TLS 1.2 minimum (1.3 preferred by OpenSSL's order),
+ * ALPN must select "h2" (a client offering only other protocols gets a
+ * no_application_protocol alert), a client certificate is required and
+ * verified against ca_file, session resumption by tickets and cache.
+ * Returns 0 or CK_ETLS with the reason in err.
+ */
+int ck_tls_server_ctx_new(const char *cert, const char *key,
+    const char *ca_file, SSL_CTX **out, char *err, size_t errlen);
+
+/* True when the connection negotiated ALPN "h2". */
+bool ck_tls_alpn_is_h2(const SSL *ssl);
+
+#endif

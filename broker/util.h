@@ -1,0 +1,46 @@
+/*
+ * util.h: small helpers every module uses: bounded string copies, the
+ * clock, hex and JSON escaping.
+ */
+#ifndef CK_UTIL_H
+#define CK_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+#define CK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Copy at most dstlen-1 bytes and NUL-terminate (glibc 2.36 has no
+ * strlcpy). Returns strlen(src); truncation when the result >= dstlen.
+ */
+size_t ck_strlcpy(char *dst, const char *src, size_t dstlen);
+/* Like ck_strlcpy for a slice of known length. Returns false on
+ * truncation (dst then holds the prefix). */
+bool ck_strlcpy_n(char *dst, size_t dstlen, const char *src, size_t len);
+
+/* Monotonic time in microseconds, for durations and deadlines. */
+uint64_t ck_mono_usec(void);
+/* Wall-clock Unix time in seconds and microseconds. */
+int64_t ck_unix_now(void);
+uint64_t ck_unix_usec(void);
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void ck_hex(const uint8_t *in, size_t len, char *out);
+
+/* Append s as a JSON string literal (with quotes) to out. Invalid UTF-8
+ * bytes become U+FFFD. */
+void ck_json_str(struct evbuffer *out, const char *s);
+void ck_json_strn(struct evbuffer *out, const char *s, size_t len);
+
+/* Parse "host:port" or "[v6]:port" into a sockaddr; port may be 0. */
+struct sockaddr_storage;
+int ck_parse_hostport(const char *s, struct sockaddr_storage *ss,
+    int *sslen);
+/* Format a sockaddr as "host:port" / "[v6]:port". */
+void ck_format_sockaddr(const void *sa, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * check.c: shared request-field validation (see check.h). The rules
+ * themselves live in validate.c; this file maps protobuf fields to them
+ * and words the INVALID_ARGUMENT message.
+ */
+#include "check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+
+static bool
+bad(struct ck_check *chk, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool
+bad(struct ck_check *chk, const char *field, const char *fmt, ...)
+{
+	char rule[CK_WHY_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rule, sizeof(rule), fmt, ap);
+	va_end(ap);
+	snprintf(chk->msg, sizeof(chk->msg), "%s: %s", field, rule);
+	return false;
+}
+
+void
+ck_check_init(struct ck_check *chk, const struct ck_config *cfg)
+{
+	memset(chk, 0, sizeof(*chk));
+	chk->cfg = cfg;
+	ck_date_from_unix_cst(ck_unix_now(), &chk->today);
+}
+
+static const char *
+lookup_court(const char *prefix, void *arg)
+{
+	const struct ck_court *c = ck_config_court_by_prefix(arg, prefix);
+
+	return c != NULL ? c->id : NULL;
+}
+
+static bool
+empty(const char *s)
+{
+	return s == NULL || s[0] == '\0';
+}
+
+bool
+ck_check_case(struct ck_check *chk, const char *field,
+    const Chakong__V1__CaseRef *c, struct ck_case *out,
+    const char **court_id)
+{
+	char f[64], why[CK_WHY_MAX];
+	const char *cur;
+
+	if (c == NULL)
+		return bad(chk, field, "required");
+	snprintf(f, sizeof(f), "%s.case_number", field);
+	if (empty(c->case_number))
+		return bad(chk, f, "required");
+	if (!ck_valid_case_number(c->case_number, strlen(c->case_number),
+	    &chk->today, lookup_court, (void *)chk->cfg, out, court_id, why))
+		return bad(chk, f, "%s", why);
+	snprintf(f, sizeof(f), "%s.officer_id", field);
+	if (empty(c->officer_id))
+		return bad(chk, f, "required");
+	if (!ck_valid_officer_id(c->officer_id, strlen(c->officer_id), why))
+		return bad(chk, f, "%s", why);
+	snprintf(f, sizeof(f), "%s.claim_amount_fen", field);
+	if (c->claim_amount_fen < 0)
+		return bad(chk, f, "must not be negative");
+	cur = empty(c->claim_currency) ? "CNY" : c->claim_currency;
+	snprintf(f, sizeof(f), "%s.claim_currency", field);
+	if (!ck_valid_currency(cur, strlen(cur), why))
+		return bad(chk, f, "%s", why);
+	return true;
+}
+
+bool
+ck_check_debtor(struct ck_check *chk, const char *field,
+    const Chakong__V1__Debtor *d)
+{
+	char f[64], why[CK_WHY_MAX];
+
+	if (d == NULL)
+		return bad(chk, field, "required");
+	switch (d->id_case) {
+	case CHAKONG__V1__DEBTOR__ID_RESIDENT_ID:
+		snprintf(f, sizeof(f), "%s.resident_id", field);
+		if (!ck_valid_resident_id(d->resident_id,
+		    strlen(d->resident_id), &chk->today, why))
+			return bad(chk, f, "%s", why);
+		break;
+	case CHAKONG__V1__DEBTOR__ID_USCC:
+		snprintf(f, sizeof(f), "%s.uscc", field);
+		if (!ck_valid_uscc(d->uscc, strlen(d->uscc), why))
+			return bad(chk, f, "%s", why);
+		break;
+	default:
+		snprintf(f, sizeof(f), "%s.resident_id", field);
+		return bad(chk, f, "required (or %s.uscc for an enterprise)",
+		    field);
+	}
+	snprintf(f, sizeof(f), "%s.name", field);
+	if (empty(d->name))
+		return bad(chk, f, "required");
+	if (!ck_valid_name(d->name, strlen(d->name), why))
+		return bad(chk, f, "%s", why);
+	return true;
+}
+
+bool
+ck_check_request_id(struct ck_check *chk, const char *field, const char *v,
+    bool required)
+{
+	char why[CK_WHY_MAX];
+
+	if (empty(v))
+		return required ? bad(chk, field, "required (an idempotency "
+		    "key chosen by the caller)") : true;
+	if (!ck_valid_request_id(v, strlen(v), why))
+		return bad(chk, field, "%s", why);
+	return true;
+}
+
+bool
+ck_check_document(struct ck_check *chk, const char *field, const char *v,
+    const struct ck_case *c)
+{
+	char why[CK_WHY_MAX];
+
+	if (empty(v))
+		return bad(chk, field, "required");
+	if (!ck_valid_document_number(v, strlen(v), c, why))
+		return bad(chk, field, "%s", why);
+	return true;
+}
+
+bool
+ck_check_money(struct ck_check *chk, const char *field,
+    const Chakong__V1__Money *m, bool positive)
+{
+	char f[64], why[CK_WHY_MAX];
+	const char *cur;
+
+	if (m == NULL)
+		return bad(chk, field, "required");
+	snprintf(f, sizeof(f), "%s.fen", field);
+	if (m->fen < 0)
+		return bad(chk, f, "must not be negative");
+	if (positive && m->fen == 0)
+		return bad(chk, f, "must be greater than zero");
+	cur = empty(m->currency) ? "CNY" : m->currency;
+	snprintf(f, sizeof(f), "%s.currency", field);
+	if (!ck_valid_currency(cur, strlen(cur), why))
+		return bad(chk, f, "%s", why);
+	return true;
+}
+
+bool
+ck_check_date(struct ck_check *chk, const char *field, const char *v,
+    bool not_future, struct ck_date *out)
+{
+	char why[CK_WHY_MAX];
+
+	if (empty(v))
+		return bad(chk, field, "required (YYYY-MM-DD)");
+	if (!ck_valid_date(v, strlen(v), out, why))
+		return bad(chk, field, "%s", why);
+	if (not_future && ck_date_cmp(out, &chk->today) > 0)
+		return bad(chk, field, "must not be in the future (UTC+8)");
+	return true;
+}
+
+bool
+ck_check_categories(struct ck_check *chk, const char *field,
+    const Chakong__V1__Category *cats, size_t n)
+{
+	unsigned seen = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (int)cats[i];
+
+		if (c < CHAKONG__V1__CATEGORY__CATEGORY_DEPOSIT ||
+		    c > CHAKONG__V1__CATEGORY__CATEGORY_ENTERPRISE)
+			return bad(chk, field, "entry %zu is not a known "
+			    "category", i);
+		if (seen & (1u << c))
+			return bad(chk, field, "a category is listed twice");
+		seen |= 1u << c;
+	}
+	return true;
+}
+
+bool
+ck_check_ref(struct ck_check *chk, const char *field,
+    const ProtobufCBinaryData *ref)
+{
+	if (ref->len == 0)
+		return bad(chk, field, "required (the opaque reference from "
+		    "an earlier reply)");
+	if (ref->len > 1024)
+		return bad(chk, field, "longer than 1024 bytes");
+	return true;
+}
