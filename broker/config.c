@@ -316,6 +316,8 @@ on_entry(void *user, const char *section, const char *name,
 		/* a new section (inih with INI_CALL_HANDLER_ON_NEW_SECTION) */
 		return 1;
 	}
+	if (strncmp(section, "court.", 6) != 0)
+		p->court = NULL;	/* a later [court.X] is a repeat */
 	if (strcmp(section, "server") == 0)
 		return on_server(p, name, value);
 	if (strcmp(section, "tls") == 0)

@@ -26,7 +26,8 @@ struct ck_court {
 	char name[128];			/* "广州市中级人民法院" */
 	char prefixes[CK_MAX_PREFIXES][32];	/* "粤01" */
 	size_t nprefixes;
-	unsigned line;			/* where its section starts */
+	unsigned line;			/* its first key (inih reports no
+				   section lines) */
 };
 
 struct ck_limits {

@@ -29,7 +29,12 @@ struct ck_date {
 bool ck_date_valid(const struct ck_date *d);
 /* <0, 0, >0 like strcmp. */
 int ck_date_cmp(const struct ck_date *a, const struct ck_date *b);
-/* Days since 1970-01-01 (may be negative); for durations in days. */
+/*
+ * Days since 1970-01-01 (may be negative) in the proleptic Gregorian
+ * calendar; for durations in days. `d` must be valid (ck_date_valid).
+ * ck_date_from_days saturates the year at INT_MIN/INT_MAX rather than
+ * overflow.
+ */
 int64_t ck_date_to_days(const struct ck_date *d);
 void ck_date_from_days(int64_t days, struct ck_date *out);
 /* Calendar date in UTC+8 of a Unix time in seconds. */
@@ -46,6 +51,8 @@ bool ck_valid_date(const char *s, size_t len, struct ck_date *out,
  * Resident identity number (GB 11643): 18 characters, 17 digits and a
  * check character (0-9 or X, upper case only), ISO 7064 MOD 11-2;
  * characters 7..14 a real date, not after `today`, not before 1800-01-01.
+ * The check character is judged before the date, so a typo is reported
+ * as a checksum failure. `today` must not be NULL (fails closed).
  */
 bool ck_valid_resident_id(const char *s, size_t len,
     const struct ck_date *today, char why[CK_WHY_MAX]);
@@ -69,7 +76,7 @@ enum ck_case_type {
  */
 struct ck_case {
 	int year;
-	char prefix[32];		/* court prefix as written, e.g. "粤01" */
+	char prefix[32];		/* court prefix as written: "粤01" */
 	enum ck_case_type type;
 	uint64_t serial;
 	char norm[96];			/* "(2019)粤01执123号" */
@@ -86,8 +93,11 @@ typedef const char *(*ck_court_lookup_cb)(const char *prefix, void *arg);
  * "）", a court prefix (one CJK province character followed by 1..6
  * digits) that `lookup` knows, a case type 执 / 执恢 / 执保 (others such as
  * 执异, 执复 are refused as not enforcement cases), a serial of 1..9 digits
- * without leading zero, and "号". Fills *out (and *court_id when not NULL)
- * when valid.
+ * without leading zero, and "号". Each bracket may be of either width on
+ * its own ("（2019)" is accepted): the normalised form is the same, so
+ * refusing a mixed pair would only punish a typing slip. Fills *out (and
+ * *court_id when not NULL; it is the pointer `lookup` returned) when valid;
+ * both may be NULL. A NULL `lookup` knows no court, so every number fails.
  */
 bool ck_valid_case_number(const char *s, size_t len,
     const struct ck_date *today, ck_court_lookup_cb lookup, void *arg,
@@ -96,13 +106,21 @@ bool ck_valid_case_number(const char *s, size_t len,
 /*
  * Legal document number: valid UTF-8, at most 128 bytes, and beginning
  * with the case number (compared in normalised form, so "（2019）" matches
- * "(2019)"). Anything may follow ("之一"), including nothing.
+ * "(2019)"). Anything may follow ("之一"), including nothing, except
+ * control characters (C0, DEL, C1), which are refused everywhere in the
+ * field because the number is logged and printed on rulings.
  */
 bool ck_valid_document_number(const char *s, size_t len,
     const struct ck_case *c, char why[CK_WHY_MAX]);
 
-/* ISO 4217 alphabetic code of an active currency ("CNY", "USD", ...). */
+/* ISO 4217 alphabetic code of an active currency ("CNY", "USD", ...):
+ * List One as of amendment 180 (2026-01-01), upper case only. */
 bool ck_valid_currency(const char *s, size_t len, char why[CK_WHY_MAX]);
+
+/* The accepted codes in ascending order, for tests and tools:
+ * ck_currency_at() returns a NUL-terminated code or NULL past the end. */
+size_t ck_currency_count(void);
+const char *ck_currency_at(size_t i);
 
 /* Money: fen >= 0 and a valid currency. */
 bool ck_valid_amount(int64_t fen, const char *cur, size_t curlen,
@@ -122,8 +140,11 @@ bool ck_valid_name(const char *s, size_t len, char why[CK_WHY_MAX]);
 bool ck_utf8_valid(const char *s, size_t len);
 
 /*
- * Parse a yuan amount "150000", "150000.5" or "150000.00" (at most two
- * decimals, no sign, no exponent) into fen without floating point.
+ * Parse a NUL-terminated yuan amount "150000", "150000.5" or "150000.00"
+ * (at most two decimals, no sign, no exponent, no spaces, at least one
+ * digit before the point; leading zeros are harmless and accepted) into
+ * fen without floating point. Fails when the fen would overflow int64_t.
+ * *fen is written only on success.
  */
 bool ck_parse_yuan(const char *s, int64_t *fen, char why[CK_WHY_MAX]);
 
