@@ -180,6 +180,11 @@ ck_parse_hostport(const char *s, struct sockaddr_storage *ss, int *sslen)
 	}
 	if (hlen == 0 || !ck_strlcpy_n(host, sizeof(host), h, hlen))
 		return CK_EINVAL;
+	/* an IPv6 address needs its brackets; the port is digits only */
+	if (s[0] != '[' && strchr(host, ':') != NULL)
+		return CK_EINVAL;
+	if (colon[1] < '0' || colon[1] > '9')
+		return CK_EINVAL;
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || end == colon + 1 || port > 65535)
