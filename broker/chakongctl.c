@@ -31,6 +31,7 @@
 #include "grpc_client.h"
 #include "grpc_frame.h"
 #include "health.pb-c.h"
+#include "util.h"
 #include "validate.h"
 
 #define EX_USAGE       64
@@ -243,40 +244,6 @@ parse_int64(const char *s, int64_t *out)
 	return true;
 }
 
-/* "host:port", "[v6]:port". */
-static bool
-parse_server(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *colon, *h = s;
-	size_t hl;
-	int64_t p;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (rb == NULL || rb[1] != ':')
-			return false;
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return false;
-		hl = (size_t)(colon - s);
-		if (memchr(s, ':', hl) != NULL)
-			return false; /* bare IPv6 needs brackets */
-	}
-	if (hl == 0 || hl >= hostlen)
-		return false;
-	if (!parse_int64(colon + 1, &p) || p < 1 || p > 65535)
-		return false;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)p;
-	return true;
-}
-
 /* Options every command shares; false when opt is not one of them. */
 static bool
 conn_option(struct conn *c, int opt, const char *arg, const char *usage)
@@ -365,7 +332,8 @@ call(const struct conn *c, const char *usage, const char *path,
 		usage_error(usage,
 		    "no server: give --server HOST:PORT or "
 		    "set CK_GRPC");
-	if (!parse_server(c->server, host, sizeof(host), &port))
+	if (ck_split_hostport(c->server, host, sizeof(host), &port) != 0 ||
+	    port == 0)
 		usage_error(usage,
 		    "server %s: HOST:PORT expected "
 		    "([ADDR]:PORT for IPv6)",

@@ -82,12 +82,19 @@ load(const char *path, struct ck_config **cfg, SSL_CTX **ctx, char *err,
     size_t errlen)
 {
 	int rv = ck_config_load(path, cfg, err, errlen);
+	char tlserr[512];
 
 	if (rv != 0)
 		return rv;
 	rv = ck_tls_server_ctx_new((*cfg)->cert, (*cfg)->key,
-	    (*cfg)->client_ca, ctx, err, errlen);
+	    (*cfg)->client_ca, ctx, tlserr, sizeof(tlserr));
 	if (rv != 0) {
+		if ((*cfg)->tls_line > 0)
+			snprintf(err, errlen, "%s:%u: [tls] %s", path,
+			    (*cfg)->tls_line, tlserr);
+		else
+			snprintf(err, errlen, "%s: [tls] (defaults) %s", path,
+			    tlserr);
 		ck_config_free(*cfg);
 		*cfg = NULL;
 	}

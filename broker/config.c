@@ -31,8 +31,9 @@ struct parse {
 	char err[512];
 	bool failed;
 	bool too_long;
-	/* sections seen, to refuse a repeated [court.X] */
 	struct ck_court *court;		/* the [court.X] being read */
+	/* lines of the [tls] keys, checked after parsing (0 = default) */
+	unsigned cert_line, key_line, ca_line;
 };
 
 void
@@ -205,12 +206,20 @@ on_tls(struct parse *p, const char *k, const char *v)
 {
 	struct ck_config *c = p->cfg;
 
-	if (strcmp(k, "cert") == 0)
+	if (c->tls_line == 0)
+		c->tls_line = p->line;
+	if (strcmp(k, "cert") == 0) {
+		p->cert_line = p->line;
 		return parse_str(p, k, v, c->cert, sizeof(c->cert));
-	if (strcmp(k, "key") == 0)
+	}
+	if (strcmp(k, "key") == 0) {
+		p->key_line = p->line;
 		return parse_str(p, k, v, c->key, sizeof(c->key));
-	if (strcmp(k, "client_ca") == 0)
+	}
+	if (strcmp(k, "client_ca") == 0) {
+		p->ca_line = p->line;
 		return parse_str(p, k, v, c->client_ca, sizeof(c->client_ca));
+	}
 	return fail(p, "unknown key \"%s\" in [tls]", k);
 }
 
@@ -335,23 +344,33 @@ on_entry(void *user, const char *section, const char *name,
 	return fail(p, "unknown section [%s]", section);
 }
 
+/* "file:line: [tls] key" or, for a default, "file: [tls] key (default)" */
+static void
+where(char *buf, size_t buflen, const char *cfg, unsigned line,
+    const char *key)
+{
+	if (line > 0)
+		snprintf(buf, buflen, "%s:%u: [tls] %s", cfg, line, key);
+	else
+		snprintf(buf, buflen, "%s: [tls] %s (default)", cfg, key);
+}
+
 /*
  * A private key others can read is refused: the daemon must not run with
  * a key any local user could copy.
  */
 static int
-check_key_file(const char *path, char *err, size_t errlen, const char *cfg)
+check_key_file(const char *path, const char *at, char *err, size_t errlen)
 {
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		snprintf(err, errlen, "%s: [tls] key: %s: %s", cfg, path,
-		    strerror(errno));
+		snprintf(err, errlen, "%s: %s: %s", at, path, strerror(errno));
 		return CK_ECONFIG;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		snprintf(err, errlen, "%s: [tls] key: %s is readable by group "
-		    "or others (mode %03o); chmod 600 it", cfg, path,
+		snprintf(err, errlen, "%s: %s is readable by group or others "
+		    "(mode %03o); chmod 600 it", at, path,
 		    (unsigned)(st.st_mode & 0777));
 		return CK_ECONFIG;
 	}
@@ -359,14 +378,12 @@ check_key_file(const char *path, char *err, size_t errlen, const char *cfg)
 }
 
 static int
-check_readable(const char *path, const char *what, char *err, size_t errlen,
-    const char *cfg)
+check_readable(const char *path, const char *at, char *err, size_t errlen)
 {
 	FILE *fp = fopen(path, "r");
 
 	if (fp == NULL) {
-		snprintf(err, errlen, "%s: [tls] %s: %s: %s", cfg, what, path,
-		    strerror(errno));
+		snprintf(err, errlen, "%s: %s: %s", at, path, strerror(errno));
 		return CK_ECONFIG;
 	}
 	fclose(fp);
@@ -433,10 +450,15 @@ ck_config_load(const char *path, struct ck_config **out, char *err,
 		rc = CK_ECONFIG;
 		goto fail;
 	}
-	if ((rc = check_readable(cfg->cert, "cert", err, errlen, path)) != 0 ||
-	    (rc = check_readable(cfg->client_ca, "client_ca", err, errlen,
-	    path)) != 0 ||
-	    (rc = check_key_file(cfg->key, err, errlen, path)) != 0)
+	char at[600];
+	where(at, sizeof(at), path, p.cert_line, "cert");
+	if ((rc = check_readable(cfg->cert, at, err, errlen)) != 0)
+		goto fail;
+	where(at, sizeof(at), path, p.ca_line, "client_ca");
+	if ((rc = check_readable(cfg->client_ca, at, err, errlen)) != 0)
+		goto fail;
+	where(at, sizeof(at), path, p.key_line, "key");
+	if ((rc = check_key_file(cfg->key, at, err, errlen)) != 0)
 		goto fail;
 
 	cfg->refs = 1;

@@ -63,6 +63,7 @@ struct ck_config {
 	char cert[512];
 	char key[512];
 	char client_ca[512];
+	unsigned tls_line;		/* first [tls] key, for error messages */
 
 	struct ck_limits limits;
 

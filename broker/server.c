@@ -90,6 +90,7 @@ struct stream {
 	bool has_encoding;		/* grpc-encoding other than identity */
 	bool bad_timeout;
 	bool body_done;			/* END_STREAM received */
+	bool rst_after_answer;		/* stop a client still sending */
 	size_t header_bytes;		/* as counted by HPACK (name+value+32) */
 	uint64_t timeout_usec;		/* 0 = none given */
 	char log_id[20];
@@ -130,6 +131,7 @@ struct conn {
 	bool read_paused;
 	uint64_t id;
 	char addr[64];
+	char goaway_reason[128];	/* why nghttp2 ended the session */
 	TAILQ_ENTRY(conn) link;
 };
 
@@ -221,8 +223,11 @@ stream_free(struct stream *s)
 		ck_metrics_observe(s->call.method != NULL ?
 		    s->call.method->metrics_id : 0, CK_GRPC_CANCELLED,
 		    ck_mono_usec() - s->call.started);
-		log_info(s->log_id, "call %.*s from %s ended without an "
-		    "answer (client cancelled or connection closed)",
+		/* debug only before a handler ran: a reset flood must not
+		 * flood the log too */
+		ck_log(s->state == STREAM_RUNNING ? CK_LOG_INFO : CK_LOG_DEBUG,
+		    s->log_id, "call %.*s from %s ended without an answer "
+		    "(client cancelled or connection closed)",
 		    (int)s->path_len, s->path, c->peer.name);
 	}
 	ck_metrics_call_finished();
@@ -363,10 +368,8 @@ stream_answer(struct stream *s, int code, const char *msg)
 	if (rv != 0)
 		log_warn(s->log_id, "submit response: %s",
 		    nghttp2_strerror(rv));
-	else if (!s->body_done &&
-	    nghttp2_session_get_stream_remote_close(c->h2, s->id) == 0)
-		nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id,
-		    NGHTTP2_NO_ERROR);
+	else if (!s->body_done)
+		s->rst_after_answer = true;	/* see on_frame_send */
 	schedule_flush(c);
 }
 
@@ -708,6 +711,40 @@ on_stream_close(nghttp2_session *session, int32_t stream_id,
 	return 0;
 }
 
+/*
+ * After an early answer (Trailers-Only with END_STREAM) to a client that
+ * is still sending its request, RST_STREAM(NO_ERROR) tells it to stop
+ * (gRPC over HTTP/2). It must follow the HEADERS frame: nghttp2 drops a
+ * queued response once a reset for the stream is queued.
+ */
+static int
+on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
+    void *user_data)
+{
+	struct conn *c = user_data;
+	struct stream *s;
+
+	if (frame->hd.type == NGHTTP2_GOAWAY &&
+	    frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+		snprintf(c->goaway_reason, sizeof(c->goaway_reason),
+		    "sent GOAWAY %s: %.*s",
+		    nghttp2_http2_strerror(frame->goaway.error_code),
+		    (int)(frame->goaway.opaque_data_len < 80 ?
+		    frame->goaway.opaque_data_len : 80),
+		    (const char *)frame->goaway.opaque_data);
+		return 0;
+	}
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (s != NULL && s->rst_after_answer &&
+	    nghttp2_session_get_stream_remote_close(session, s->id) == 0)
+		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id,
+		    NGHTTP2_NO_ERROR);
+	return 0;
+}
+
 static int
 on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame,
     int lib_error_code, void *user_data)
@@ -776,7 +813,8 @@ conn_flush(struct conn *c)
 	if (!nghttp2_session_want_read(c->h2) &&
 	    !nghttp2_session_want_write(c->h2) &&
 	    evbuffer_get_length(out) == 0)
-		conn_close(c, c->state == CONN_GOAWAY ? "drained after GOAWAY" :
+		conn_close(c, c->goaway_reason[0] ? c->goaway_reason :
+		    c->state == CONN_GOAWAY ? "drained after GOAWAY" :
 		    "session finished");
 }
 
@@ -864,6 +902,8 @@ conn_start_h2(struct conn *c)
 	    on_invalid_frame);
 	nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs,
 	    on_frame_not_send);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs,
+	    on_frame_send);
 	if (nghttp2_option_new(&opt) != 0) {
 		nghttp2_session_callbacks_del(cbs);
 		return false;

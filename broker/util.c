@@ -155,15 +155,13 @@ ck_json_str(struct evbuffer *out, const char *s)
 }
 
 int
-ck_parse_hostport(const char *s, struct sockaddr_storage *ss, int *sslen)
+ck_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
-	char host[64];
 	const char *colon, *h;
 	size_t hlen;
 	char *end;
-	unsigned long port;
+	unsigned long n;
 
-	memset(ss, 0, sizeof(*ss));
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
 		if (rb == NULL || rb[1] != ':')
@@ -177,37 +175,50 @@ ck_parse_hostport(const char *s, struct sockaddr_storage *ss, int *sslen)
 			return CK_EINVAL;
 		h = s;
 		hlen = (size_t)(colon - s);
+		/* an IPv6 address needs its brackets */
+		if (memchr(s, ':', hlen) != NULL)
+			return CK_EINVAL;
 	}
-	if (hlen == 0 || !ck_strlcpy_n(host, sizeof(host), h, hlen))
+	if (hlen == 0 || !ck_strlcpy_n(host, hostlen, h, hlen))
 		return CK_EINVAL;
-	/* an IPv6 address needs its brackets; the port is digits only */
-	if (s[0] != '[' && strchr(host, ':') != NULL)
-		return CK_EINVAL;
+	/* the port is digits only: no sign, no space */
 	if (colon[1] < '0' || colon[1] > '9')
 		return CK_EINVAL;
 	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || end == colon + 1 || port > 65535)
+	n = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || n > 65535)
 		return CK_EINVAL;
+	*port = (uint16_t)n;
+	return 0;
+}
 
+int
+ck_parse_hostport(const char *s, struct sockaddr_storage *ss, int *sslen)
+{
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[64];
+	uint16_t port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (ck_split_hostport(s, host, sizeof(host), &port) != 0)
+		return CK_EINVAL;
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
+		sin->sin_port = htons(port);
 		*sslen = sizeof(*sin);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
+		sin6->sin6_port = htons(port);
 		*sslen = sizeof(*sin6);
 		return 0;
 	}
 	if (strcmp(host, "localhost") == 0) {
 		sin->sin_family = AF_INET;
 		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin->sin_port = htons((uint16_t)port);
+		sin->sin_port = htons(port);
 		*sslen = sizeof(*sin);
 		return 0;
 	}

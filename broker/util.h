@@ -36,7 +36,14 @@ void ck_hex(const uint8_t *in, size_t len, char *out);
 void ck_json_str(struct evbuffer *out, const char *s);
 void ck_json_strn(struct evbuffer *out, const char *s, size_t len);
 
-/* Parse "host:port" or "[v6]:port" into a sockaddr; port may be 0. */
+/*
+ * Split "host:port" or "[v6]:port" (the port digits only, 0..65535; an
+ * IPv6 address in brackets). Returns 0 or CK_EINVAL.
+ */
+int ck_split_hostport(const char *s, char *host, size_t hostlen,
+    uint16_t *port);
+/* Parse "host:port" with a numeric host (or localhost) into a sockaddr;
+ * port may be 0. */
 struct sockaddr_storage;
 int ck_parse_hostport(const char *s, struct sockaddr_storage *ss,
     int *sslen);

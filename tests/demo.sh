@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# demo.sh: the main job. Installs what is missing, builds, brings up the
+# local stack (tests/stack.sh) in ./stack, runs a sample chakongctl session
+# against it as the Guangzhou Intermediate Court, prints the operators'
+# /status, and stops the stack again. Safe to run twice.
+#
+#   bash tests/demo.sh              the whole demo
+#   CK_DEMO_KEEP=1 bash tests/demo.sh
+#                                   leave the stack running afterwards
+#                                   (stop it: tests/stack.sh down stack)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+exec </dev/null
+
+B=${CK_BUILD:-build}
+DIR=${CK_DEMO_DIR:-$ROOT/stack}
+PY=/usr/bin/python3
+
+if [[ -t 1 ]]; then
+	step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	step() { printf '\n== %s\n' "$*"; }
+fi
+
+step "dependencies"
+bash tests/deps.sh
+
+step "build ($B)"
+if [[ ! -f $B/build.ninja ]]; then
+	meson setup "$B" -Dtest_hooks=true
+fi
+ninja -C "$B"
+
+step "stack up ($DIR)"
+if [[ ${CK_DEMO_KEEP:-0} != 1 ]]; then
+	trap 'step "stack down"; CK_BUILD=$B tests/stack.sh down "$DIR"' EXIT
+fi
+CK_BUILD=$B tests/stack.sh up "$DIR"
+# shellcheck disable=SC1091
+source "$DIR/stack.env"
+CTL=$CK_BUILD/broker/chakongctl
+
+# ctl ARGS...: show the command, run it, show a non-zero exit status (the
+# gRPC status code) without ending the demo.
+ctl() {
+	local a line='$ chakongctl'
+	for a in "$@"; do
+		# Quote for the reader only where a shell would need it.
+		case $a in
+		*[[:space:]\(\)\[\]\{\}\$\`\"\'\|\&\;\<\>\*\?\!\#\~\\]*)
+			line+=" '${a//\'/\'\\\'\'}'"
+			;;
+		*) line+=" $a" ;;
+		esac
+	done
+	printf '\n%s\n' "$line"
+	local rc=0
+	"$CTL" "$@" || rc=$?
+	((rc == 0)) || echo "(exit status $rc)"
+}
+
+step "a session as the Guangzhou Intermediate Court (court 440100)"
+echo "connection from $DIR/stack.env: CK_GRPC=$CK_GRPC CK_CERT=$CK_CERT"
+ctl health
+ctl query --id 11010519491231002X --name 张三 \
+	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
+ctl query --json --id 11010519491231002X --name 张三 \
+	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
+echo
+echo "# an identity number whose check character is wrong:"
+ctl query --id 110105194912310023 --name 张三 \
+	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
+
+step "operators' status: $CK_STATUS_URL/status"
+echo "(methods not called yet left out here)"
+curl -fsS "$CK_STATUS_URL/status" | "$PY" -c '
+import json, sys
+doc = json.load(sys.stdin)
+doc["methods"] = {k: v for k, v in doc.get("methods", {}).items()
+                  if v.get("count")}
+print(json.dumps(doc, indent=2, ensure_ascii=False))'
+echo
+echo "metrics: curl $CK_STATUS_URL/metrics | grep chakong_grpc_calls_total"
+curl -fsS "$CK_STATUS_URL/metrics" |
+	grep '^chakong_grpc_calls_total' | grep -v ' 0$' || true
+
+if [[ ${CK_DEMO_KEEP:-0} == 1 ]]; then
+	step "the stack keeps running"
+	echo "source $DIR/stack.env; $CTL health"
+	echo "stop it: tests/stack.sh down $DIR"
+fi
