@@ -256,7 +256,8 @@ main(int argc, char **argv)
 		ck_fatal("cannot create the event loop");
 	ck_metrics_init();
 	ck_rpc_init();
-	if (ck_server_open(d.base, d.cfg, ctx, &d.srv, err, sizeof(err)) != 0)
+	if (ck_server_open(d.base, d.cfg, ctx, ck_rpc_find, &d.srv, err,
+	    sizeof(err)) != 0)
 		ck_fatal("%s", err);
 	SSL_CTX_free(ctx);
 	if (ck_statusd_open(d.base, d.cfg->status_listen, fill_status, &d,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "util.h"
 
@@ -34,7 +35,7 @@ ck_check_init(struct ck_check *chk, const struct ck_config *cfg)
 {
 	memset(chk, 0, sizeof(*chk));
 	chk->cfg = cfg;
-	ck_date_from_unix_cst(ck_unix_now(), &chk->today);
+	ck_date_from_unix_cst(ck_clock_now(), &chk->today);
 }
 
 static const char *

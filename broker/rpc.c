@@ -22,7 +22,7 @@
 #include "health.pb-c.h"
 #include "log.h"
 #include "metrics.h"
-#include "testing.pb-c.h"
+#include "testing.h"
 #include "util.h"
 
 #define INVALID(call, chk) \
@@ -410,77 +410,12 @@ on_health_watch(struct ck_call *call)
 	    "served; use Check");
 }
 
-/* ---- chakong.test.v1.Testing (test builds only) ----------------------- */
-
-#ifdef CK_TEST_HOOKS
-struct sleep_state {
-	struct event *ev;
-	int64_t ms;
-};
-
-static void
-on_sleep_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct ck_call *call = arg;
-	struct sleep_state *st = call->handler_data;
-	Chakong__Test__V1__SleepReply reply =
-	    CHAKONG__TEST__V1__SLEEP_REPLY__INIT;
-
-	(void)fd;
-	(void)what;
-	event_free(st->ev);
-	st->ev = NULL;
-	call->on_cancel = NULL;
-	reply.slept_ms = st->ms;
-	ck_call_reply(call, &reply.base);
-}
-
-static void
-on_sleep_cancel(struct ck_call *call)
-{
-	struct sleep_state *st = call->handler_data;
-
-	if (st->ev != NULL) {
-		event_free(st->ev);
-		st->ev = NULL;
-	}
-}
-
-static void
-on_sleep(struct ck_call *call)
-{
-	const Chakong__Test__V1__SleepRequest *req =
-	    (const Chakong__Test__V1__SleepRequest *)call->request;
-	struct sleep_state *st;
-
-	if (req->millis < 0 || req->millis > 600000) {
-		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
-		    "millis: must be between 0 and 600000");
-		return;
-	}
-	st = ck_call_alloc(call, sizeof(*st));
-	if (st == NULL || (st->ev = evtimer_new(call->base, on_sleep_done,
-	    call)) == NULL) {
-		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
-		    "server out of memory");
-		return;
-	}
-	st->ms = req->millis;
-	call->handler_data = st;
-	call->on_cancel = on_sleep_cancel;
-	struct timeval tv = {
-		.tv_sec = (time_t)(req->millis / 1000),
-		.tv_usec = (suseconds_t)(req->millis % 1000) * 1000,
-	};
-	evtimer_add(st->ev, &tv);
-}
-#endif
-
 /* ---- the table -------------------------------------------------------- */
 
 #define BROKER(m, msg, fn)                                                \
 	{ "/chakong.v1.AssetBroker/" m,                                   \
-	    &chakong__v1__##msg##__descriptor, fn, CK_ACCESS_COURT, 0 }
+	    &chakong__v1__##msg##__descriptor, fn,                        \
+	    CK_ACCESS_ROLE(CK_ROLE_COURT) | CK_ACCESS_ROLE(CK_ROLE_BROKER), 0 }
 
 static struct ck_method methods[] = {
 	BROKER("Query", query_request, on_query),
@@ -500,9 +435,7 @@ static struct ck_method methods[] = {
 	    &grpc__health__v1__health_check_request__descriptor,
 	    on_health_watch, CK_ACCESS_ANY, 0 },
 #ifdef CK_TEST_HOOKS
-	{ "/chakong.test.v1.Testing/Sleep",
-	    &chakong__test__v1__sleep_request__descriptor, on_sleep,
-	    CK_ACCESS_ANY, 0 },
+	CK_TESTING_METHODS,
 #endif
 };
 

@@ -28,19 +28,25 @@ struct ck_arena;
 
 typedef void (*ck_method_fn)(struct ck_call *call);
 
-/* Who may call a method. */
-enum ck_access {
-	CK_ACCESS_ANY = 0,	/* any authenticated peer (health) */
-	CK_ACCESS_COURT,	/* courts and peer brokers */
-};
+/* Who may call a method: a mask of (1u << enum ck_role); 0 = any peer
+ * with a chakong identity. */
+#define CK_ACCESS_ANY 0u
+#define CK_ACCESS_ROLE(r) (1u << (r))
 
 struct ck_method {
 	const char *path;	/* "/chakong.v1.AssetBroker/Query" */
 	const ProtobufCMessageDescriptor *input;
 	ck_method_fn handler;
-	enum ck_access access;
+	uint32_t access;	/* CK_ACCESS_* */
 	int metrics_id;		/* from ck_metrics_method() */
 };
+
+/*
+ * How a server finds the method for a :path; NULL for unknown. Each
+ * program that serves gRPC (chakongd, the agency simulator) has its own.
+ */
+typedef const struct ck_method *(*ck_method_find_fn)(const char *path,
+    size_t len);
 
 struct ck_call {
 	/* set by the server, read-only for handlers */
@@ -72,8 +78,8 @@ void ck_call_fail(struct ck_call *call, int grpc_code, const char *fmt, ...)
 void *ck_call_alloc(struct ck_call *call, size_t size);
 
 /*
- * The method table: every method chakongd serves. Test-only methods are
- * in it only when built with test hooks. Returns NULL for unknown paths.
+ * chakongd's method table (a ck_method_find_fn): every method it serves.
+ * Test-only methods are in it only when built with test hooks.
  */
 const struct ck_method *ck_rpc_find(const char *path, size_t len);
 /* Register every method with the metrics table; call once at start-up. */

@@ -142,6 +142,7 @@ struct ck_server {
 	struct evconnlistener *listener;
 	struct ck_config *cfg;
 	SSL_CTX *ctx;
+	ck_method_find_fn find;
 	struct conn_list conns;
 	unsigned nconns;
 	TAILQ_HEAD(, peer_count) peers;
@@ -457,7 +458,7 @@ stream_headers_done(struct stream *s)
 	const struct ck_limits *lim = &c->cfg->limits;
 	uint64_t timeout;
 
-	s->call.method = ck_rpc_find(s->path, s->path_len);
+	s->call.method = c->srv->find(s->path, s->path_len);
 	if (s->header_bytes > lim->max_header_list_bytes) {
 		stream_answer(s, CK_GRPC_RESOURCE_EXHAUSTED, "request header "
 		    "list larger than the server's max_header_list_bytes");
@@ -529,12 +530,13 @@ stream_dispatch(struct stream *s)
 		    "compressed-flag set on a message without grpc-encoding");
 		return;
 	}
-	if (m->access == CK_ACCESS_COURT &&
-	    s->conn->peer.role != CK_ROLE_COURT &&
-	    s->conn->peer.role != CK_ROLE_BROKER) {
-		stream_answer(s, CK_GRPC_PERMISSION_DENIED, "this method is "
-		    "for courts and peer brokers; the certificate's role is "
-		    "not one of them");
+	if (m->access != CK_ACCESS_ANY &&
+	    !(m->access & CK_ACCESS_ROLE(s->conn->peer.role))) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "this method is not open to the "
+		    "certificate's role (%s)", ck_role_name(s->conn->peer.role));
+		stream_answer(s, CK_GRPC_PERMISSION_DENIED, msg);
 		return;
 	}
 	ck_arena_allocator(s->call.arena, &alloc);
@@ -1123,7 +1125,7 @@ on_accept_error(struct evconnlistener *l, void *arg)
 
 int
 ck_server_open(struct event_base *base, struct ck_config *cfg, SSL_CTX *ctx,
-    struct ck_server **out, char *err, size_t errlen)
+    ck_method_find_fn find, struct ck_server **out, char *err, size_t errlen)
 {
 	struct ck_server *srv;
 	struct sockaddr_storage ss;
@@ -1140,6 +1142,7 @@ ck_server_open(struct event_base *base, struct ck_config *cfg, SSL_CTX *ctx,
 	if (srv == NULL)
 		return CK_ENOMEM;
 	srv->base = base;
+	srv->find = find;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->peers);
 	if (RAND_bytes((unsigned char *)&srv->call_salt,

@@ -10,6 +10,8 @@
 
 #include <openssl/ssl.h>
 
+#include "rpc.h"
+
 struct event_base;
 struct ck_config;
 struct ck_server;
@@ -18,11 +20,12 @@ struct ck_server;
 typedef void (*ck_server_drained_cb)(void *arg);
 
 /*
- * Bind cfg->listen and serve. Takes a reference on cfg and on ctx.
- * Returns 0, or a negative code with the reason in err.
+ * Bind cfg->listen and serve the methods `find` knows. Takes a reference
+ * on cfg and on ctx. Returns 0, or a negative code with the reason in err.
  */
 int ck_server_open(struct event_base *base, struct ck_config *cfg,
-    SSL_CTX *ctx, struct ck_server **out, char *err, size_t errlen);
+    SSL_CTX *ctx, ck_method_find_fn find, struct ck_server **out, char *err,
+    size_t errlen);
 /* Closes every connection at once (cancelling calls); NULL-safe. */
 void ck_server_close(struct ck_server *srv);
 
