@@ -126,6 +126,12 @@ struct ck_grpc_channel {
 
 	bool goaway; /* the server sent GOAWAY */
 	int32_t goaway_last_id;
+	SSL_SESSION *session; /* to offer, then the newest resumable */
+	bool reused;	      /* the last handshake resumed a session */
+	bool up;	      /* bev holds a connection that was READY */
+	ck_grpc_state_cb on_state;
+	void *state_arg;
+
 	bool self_owned;   /* ck_grpc_channel_drain(): free when idle */
 	bool dispatching;  /* on_work is running callbacks */
 	bool free_pending; /* freed from a callback; free after */
@@ -148,6 +154,16 @@ static void
 schedule(struct ck_grpc_channel *chan)
 {
 	event_active(chan->work, EV_TIMEOUT, 0);
+}
+
+static void
+set_state(struct ck_grpc_channel *chan, enum ck_grpc_channel_state st)
+{
+	if (chan->state == st)
+		return;
+	chan->state = st;
+	if (chan->on_state != NULL)
+		chan->on_state(chan->state_arg, chan, st);
 }
 
 /*
@@ -630,8 +646,6 @@ on_frame_recv(
 	 * refuses to open new ones (on_frame_not_send). */
 	chan->goaway = true;
 	chan->goaway_last_id = ga->last_stream_id;
-	if (chan->state == CK_GRPC_CH_READY)
-		chan->state = CK_GRPC_CH_DRAINING;
 	snprintf(chan->error, sizeof(chan->error),
 	    "server sent GOAWAY (%s, last stream %d%s%.*s)",
 	    nghttp2_http2_strerror(ga->error_code), ga->last_stream_id,
@@ -639,6 +653,8 @@ on_frame_recv(
 	    (int)(ga->opaque_data_len > 100 ? 100 : ga->opaque_data_len),
 	    (const char *)ga->opaque_data);
 	log_debug("-", "grpc %s: %s", chan->name, chan->error);
+	if (chan->state == CK_GRPC_CH_READY)
+		set_state(chan, CK_GRPC_CH_DRAINING);
 	fail_queued(chan, "server is going away (GOAWAY)");
 	return 0;
 }
@@ -740,9 +756,9 @@ submit_queued(struct ck_grpc_channel *chan)
 		    chan->h2, NULL, nva, nnv, &prd, NULL);
 		if (id < 0) {
 			if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
-				chan->state = CK_GRPC_CH_DRAINING;
 				snprintf(chan->error, sizeof(chan->error),
 				    "stream ids exhausted");
+				set_state(chan, CK_GRPC_CH_DRAINING);
 				fail_queued(chan, chan->error);
 				break;
 			}
@@ -758,6 +774,43 @@ submit_queued(struct ck_grpc_channel *chan)
 #undef NV
 }
 
+/*
+ * A copy of the connection's session, when a later connection could
+ * resume it. A copy, because OpenSSL marks the session object itself
+ * not resumable when the SSL is freed without a TLS shutdown (as ours
+ * are: connection lost, or closed at once), which would spoil it for
+ * everyone holding a reference.
+ */
+static SSL_SESSION *
+live_session(const struct ck_grpc_channel *chan)
+{
+	SSL *ssl;
+	SSL_SESSION *s, *copy;
+
+	/* Only a connection that passed every check: a session from a
+	 * server that failed expect_uri must never be offered again. */
+	if (chan->bev == NULL || !chan->up)
+		return NULL;
+	ssl = bufferevent_openssl_get_ssl(chan->bev);
+	if (ssl == NULL || (s = SSL_get1_session(ssl)) == NULL)
+		return NULL;
+	copy = SSL_SESSION_is_resumable(s) == 1 ? SSL_SESSION_dup(s) : NULL;
+	SSL_SESSION_free(s);
+	return copy;
+}
+
+/* Before the connection goes: its session outlives it, for the pool. */
+static void
+keep_session(struct ck_grpc_channel *chan)
+{
+	SSL_SESSION *s = live_session(chan);
+
+	if (s == NULL)
+		return;
+	SSL_SESSION_free(chan->session);
+	chan->session = s;
+}
+
 static void
 conn_teardown(struct ck_grpc_channel *chan)
 {
@@ -766,8 +819,10 @@ conn_teardown(struct ck_grpc_channel *chan)
 		chan->h2 = NULL;
 	}
 	if (chan->bev != NULL) {
+		keep_session(chan);
 		bufferevent_free(chan->bev);
 		chan->bev = NULL;
+		chan->up = false;
 	}
 	if (chan->conn_timer != NULL)
 		event_del(chan->conn_timer);
@@ -787,12 +842,14 @@ static void
 conn_close(struct ck_grpc_channel *chan, const char *why)
 {
 	struct ck_grpc_call *call;
+	enum ck_grpc_channel_state was;
 	char reason[sizeof(chan->error)];
 
 	/* why may be chan->error itself. */
 	snprintf(reason, sizeof(reason), "%s", why);
 	snprintf(chan->error, sizeof(chan->error), "%s", reason);
 	log_debug("-", "grpc %s: connection closed: %s", chan->name, reason);
+	was = chan->state;
 	chan->state = CK_GRPC_CH_CLOSED;
 	while ((call = TAILQ_FIRST(&chan->open)) != NULL) {
 		if (call->headers_sent)
@@ -807,6 +864,9 @@ conn_close(struct ck_grpc_channel *chan, const char *why)
 	}
 	fail_queued(chan, reason);
 	conn_teardown(chan);
+	/* Told last, once the session is kept and the calls are done. */
+	if (was != CK_GRPC_CH_CLOSED && chan->on_state != NULL)
+		chan->on_state(chan->state_arg, chan, CK_GRPC_CH_CLOSED);
 }
 
 static int
@@ -890,9 +950,17 @@ conn_ready(struct ck_grpc_channel *chan)
 	    nghttp2_session_set_local_window_size(
 		chan->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
 		return CK_ENOMEM;
-	chan->state = CK_GRPC_CH_READY;
 	event_del(chan->conn_timer);
-	log_debug("-", "grpc %s: connected", chan->name);
+	chan->up = true;
+	chan->reused = SSL_session_reused(ssl) == 1;
+	if (!chan->reused && chan->session != NULL) {
+		/* Refused: it would only be refused again. */
+		SSL_SESSION_free(chan->session);
+		chan->session = NULL;
+	}
+	log_debug("-", "grpc %s: connected%s", chan->name,
+	    chan->reused ? " (TLS session resumed)" : "");
+	set_state(chan, CK_GRPC_CH_READY);
 	return 0;
 }
 
@@ -1080,6 +1148,15 @@ make_ssl(struct ck_grpc_channel *chan)
 	/* Also here, in case the caller's context did not ask for h2. */
 	if (SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) != 0)
 		goto fail;
+	/*
+	 * A peer that closes without close_notify (many do; HTTP/2's own
+	 * framing makes truncation harmless) would otherwise be a fatal
+	 * TLS error, and OpenSSL marks the session of a connection that
+	 * ended in one not resumable: the next connection could not resume.
+	 */
+	SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (chan->session != NULL && SSL_set_session(ssl, chan->session) != 1)
+		goto fail;
 	if (chan->expect_host != NULL) {
 		if (is_ip_literal(chan->expect_host)) {
 			vp = SSL_get0_param(ssl);
@@ -1154,7 +1231,7 @@ conn_start(struct ck_grpc_channel *chan)
 	char why[160];
 	int rc;
 
-	chan->state = CK_GRPC_CH_CONNECTING;
+	set_state(chan, CK_GRPC_CH_CONNECTING);
 	chan->conn_error[0] = '\0';
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -1281,6 +1358,15 @@ ck_grpc_channel_new(struct event_base *base,
 	rc = CK_ENOMEM;
 	if (oom)
 		goto fail;
+	chan->on_state = opts->on_state;
+	chan->state_arg = opts->state_arg;
+	if (opts->session != NULL) {
+		if (SSL_SESSION_up_ref(opts->session) != 1) {
+			rc = CK_ETLS;
+			goto fail;
+		}
+		chan->session = opts->session;
+	}
 	chan->work = event_new(base, -1, 0, on_work, chan);
 	chan->conn_timer = evtimer_new(base, on_conn_timeout, chan);
 	if (chan->work == NULL || chan->conn_timer == NULL)
@@ -1330,6 +1416,7 @@ channel_destroy(struct ck_grpc_channel *chan)
 	if (chan->conn_timer != NULL)
 		event_free(chan->conn_timer);
 	SSL_CTX_free(chan->ctx);
+	SSL_SESSION_free(chan->session);
 	free(chan->host);
 	free(chan->authority);
 	free(chan->expect_host);
@@ -1366,7 +1453,7 @@ ck_grpc_channel_drain(struct ck_grpc_channel *chan)
 		/* No GOAWAY of ours: some servers (python-h2) stop
 		 * answering open streams on receiving one. We simply open
 		 * no more, and close when the last one ends. */
-		chan->state = CK_GRPC_CH_DRAINING;
+		set_state(chan, CK_GRPC_CH_DRAINING);
 	}
 	schedule(chan);
 }
@@ -1396,6 +1483,24 @@ const char *
 ck_grpc_channel_error(const struct ck_grpc_channel *chan)
 {
 	return chan->error;
+}
+
+SSL_SESSION *
+ck_grpc_channel_get1_session(const struct ck_grpc_channel *chan)
+{
+	SSL_SESSION *s = live_session(chan);
+
+	if (s != NULL)
+		return s;
+	if (chan->session != NULL && SSL_SESSION_up_ref(chan->session) == 1)
+		return chan->session;
+	return NULL;
+}
+
+bool
+ck_grpc_channel_session_reused(const struct ck_grpc_channel *chan)
+{
+	return chan->reused;
 }
 
 int

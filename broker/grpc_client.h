@@ -8,7 +8,11 @@
  * A channel never reconnects: once it has failed, been told GOAWAY, or
  * run out of stream ids it reports !ck_grpc_channel_usable() and a pool
  * replaces it with a new one. Calls started on an unusable channel fail
- * with UNAVAILABLE, "not delivered".
+ * with UNAVAILABLE, "not delivered". A pool that replaces a channel
+ * resumes its TLS session: ck_grpc_channel_get1_session() from the old
+ * channel, opts.session for the new one; opts.on_state tells it when a
+ * connection comes up (resumed or not) or closes (failed to connect or
+ * lost).
  *
  * Channel states (ck_grpc_channel_state()):
  *
@@ -49,9 +53,27 @@
 #include <stdint.h>
 
 struct event_base;
-struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct ssl_ctx_st;     /* OpenSSL's SSL_CTX */
+struct ssl_session_st; /* OpenSSL's SSL_SESSION */
 struct ck_grpc_channel;
 struct ck_grpc_call;
+
+enum ck_grpc_channel_state {
+	CK_GRPC_CH_IDLE = 0,
+	CK_GRPC_CH_CONNECTING,
+	CK_GRPC_CH_READY,
+	CK_GRPC_CH_DRAINING,
+	CK_GRPC_CH_CLOSED,
+};
+
+/*
+ * Told of every change of a channel's state, from inside the channel
+ * (possibly from inside nghttp2 or OpenSSL callbacks): record what it
+ * means, arm an event of your own if there is work to do, and return.
+ * It must not free or drain the channel, nor start or cancel calls.
+ */
+typedef void (*ck_grpc_state_cb)(
+    void *arg, struct ck_grpc_channel *chan, enum ck_grpc_channel_state state);
 
 /* Defaults used when the matching option is 0. */
 #define CK_GRPC_CONNECT_TIMEOUT_MS 10000
@@ -90,14 +112,19 @@ struct ck_grpc_channel_opts {
 	uint32_t max_reply_bytes;
 	/* Shown in debug log lines; NULL = "host:port". */
 	const char *log_id;
-};
-
-enum ck_grpc_channel_state {
-	CK_GRPC_CH_IDLE = 0,
-	CK_GRPC_CH_CONNECTING,
-	CK_GRPC_CH_READY,
-	CK_GRPC_CH_DRAINING,
-	CK_GRPC_CH_CLOSED,
+	/*
+	 * A TLS session to offer for resumption (from an earlier channel
+	 * to the same server: ck_grpc_channel_get1_session()); the channel
+	 * takes a reference of its own. NULL = a full handshake. Never
+	 * offer one server's session to another: the resumed handshake
+	 * shows no certificate chain to verify, and expect_host and
+	 * expect_uri are then checked against the certificate the session
+	 * remembers.
+	 */
+	struct ssl_session_st *session;
+	/* See ck_grpc_state_cb; NULL = not told. */
+	ck_grpc_state_cb on_state;
+	void *state_arg;
 };
 
 /* Whether the server may have acted on a finished call. */
@@ -165,6 +192,20 @@ size_t ck_grpc_channel_calls(const struct ck_grpc_channel *chan);
 
 /* Why the channel closed or drains ("" while it has not). */
 const char *ck_grpc_channel_error(const struct ck_grpc_channel *chan);
+
+/*
+ * The newest resumable TLS session of the channel's connection (the live
+ * one, or the last one before it closed), with a reference for the
+ * caller (SSL_SESSION_free() it), or NULL when there is none: never
+ * connected, or the server issued no ticket. Under TLS 1.3 the tickets
+ * arrive after the handshake, so ask after the first reply, or after the
+ * connection has closed.
+ */
+struct ssl_session_st *ck_grpc_channel_get1_session(
+    const struct ck_grpc_channel *chan);
+
+/* Whether the last TLS handshake resumed a session (false before one). */
+bool ck_grpc_channel_session_reused(const struct ck_grpc_channel *chan);
 
 /*
  * Start a unary call: `path` is "/package.Service/Method"; `req`/`len`
