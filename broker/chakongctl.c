@@ -450,8 +450,10 @@ source_status_name(Chakong__V1__SourceStatus st)
 		return "NOT_CONFIGURED";
 	case CHAKONG__V1__SOURCE_STATUS__SOURCE_UNAVAILABLE:
 		return "UNAVAILABLE";
-	case CHAKONG__V1__SOURCE_STATUS__SOURCE_DEADLINE_EXCEEDED:
-		return "DEADLINE_EXCEEDED";
+	case CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT:
+		return "TIMEOUT";
+	case CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_FOUND:
+		return "NOT_FOUND";
 	case CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR:
 		return "ERROR";
 	case CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED:
@@ -589,6 +591,34 @@ print_list(char **items, size_t n)
 		printf("%s%s", i > 0 ? ", " : "", items[i]);
 }
 
+/* Who froze or sealed it: one line per encumbrance, in queue order. */
+static void
+print_encumbrances(const Chakong__V1__Asset *a)
+{
+	for (size_t i = 0; i < a->n_encumbrances; i++) {
+		const Chakong__V1__Encumbrance *e = a->encumbrances[i];
+		bool seal = e->kind == CHAKONG__V1__ENCUMBRANCE__KIND__SEAL;
+
+		printf("      %s by %s (court %s)", seal ? "sealed" : "frozen",
+		    e->case_number, e->court_id);
+		if (!seal)
+			printf(" %lld.%02lld in force, %lld.%02lld queued of "
+			       "%lld.%02lld",
+			    (long long)(e->frozen_fen / 100),
+			    (long long)(e->frozen_fen % 100),
+			    (long long)(e->queued_fen / 100),
+			    (long long)(e->queued_fen % 100),
+			    (long long)(e->requested_fen / 100),
+			    (long long)(e->requested_fen % 100));
+		if (e->effective_date[0] != '\0')
+			printf(", %s to %s", e->effective_date,
+			    e->expiry_date);
+		if (e->queue_position > 0)
+			printf(", queued #%d", (int)e->queue_position);
+		printf("\n");
+	}
+}
+
 static void
 print_asset(const Chakong__V1__Asset *a)
 {
@@ -657,6 +687,7 @@ print_asset(const Chakong__V1__Asset *a)
 		printf("    %s  (no details)\n", category_name(a->category));
 		break;
 	}
+	print_encumbrances(a);
 }
 
 static void
@@ -905,7 +936,27 @@ json_asset(const Chakong__V1__Asset *a)
 	default:
 		break;
 	}
-	putchar('}');
+	printf(",\"encumbrances\":[");
+	for (size_t i = 0; i < a->n_encumbrances; i++) {
+		const Chakong__V1__Encumbrance *e = a->encumbrances[i];
+
+		printf("%s{\"kind\":", i > 0 ? "," : "");
+		json_str(e->kind == CHAKONG__V1__ENCUMBRANCE__KIND__SEAL ?
+		    "seal" : "freeze");
+		printf(",\"court_id\":");
+		json_str(e->court_id);
+		printf(",\"case_number\":");
+		json_str(e->case_number);
+		printf(",\"frozen_fen\":%lld,\"queued_fen\":%lld,"
+		       "\"requested_fen\":%lld,\"effective_date\":",
+		    (long long)e->frozen_fen, (long long)e->queued_fen,
+		    (long long)e->requested_fen);
+		json_str(e->effective_date);
+		printf(",\"expiry_date\":");
+		json_str(e->expiry_date);
+		printf(",\"queue_position\":%d}", (int)e->queue_position);
+	}
+	printf("]}");
 }
 
 static void

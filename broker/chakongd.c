@@ -22,8 +22,13 @@
 
 #include "chakong/status.h"
 #include "config.h"
+#include "fanout.h"
+#include "grpc_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "module.h"
+#include "pool.h"
+#include "ref.h"
 #include "rpc.h"
 #include "server.h"
 #include "statusd.h"
@@ -39,6 +44,9 @@ struct daemon {
 	struct ck_config *cfg;
 	struct ck_server *srv;
 	struct ck_statusd *status;
+	struct ck_pool *pool;
+	struct ck_adapters *adapters;
+	struct ck_fanout fanout;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
 	int64_t started_at;
 	bool draining;
@@ -60,6 +68,18 @@ usage(FILE *fp)
 }
 
 static void
+pool_json(const void *arg, struct evbuffer *out)
+{
+	ck_pool_write_json(arg, out);
+}
+
+static void
+pool_prometheus(const void *arg, struct evbuffer *out)
+{
+	ck_pool_write_prometheus(arg, out);
+}
+
+static void
 fill_status(void *arg, struct ck_status_snapshot *out)
 {
 	struct daemon *d = arg;
@@ -75,6 +95,11 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 	out->not_ready_reason = d->draining ? "draining (shutting down)" : "";
 	out->reloads = d->reloads;
 	out->reload_failures = d->reload_failures;
+	if (d->pool != NULL) {
+		out->endpoints_json = pool_json;
+		out->endpoints_prometheus = pool_prometheus;
+		out->endpoints_arg = d->pool;
+	}
 }
 
 static int
@@ -175,6 +200,53 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	ck_server_drain(d->srv, on_drained, d);
 }
 
+/*
+ * The broker as a client: its TLS context for agencies, the endpoint pool,
+ * the adapter modules and the reference key. All need a restart to change.
+ */
+static int
+open_agencies(struct daemon *d, char *err, size_t errlen)
+{
+	const struct ck_config *cfg = d->cfg;
+	SSL_CTX *ctx = NULL;
+	char e[512];
+	int rv;
+
+	rv = ck_refkeys_load(cfg->ref_key, &d->fanout.refkeys, e, sizeof(e));
+	if (rv != 0 && (cfg->nadapters > 0 || rv != -ENOENT)) {
+		snprintf(err, errlen, "%s: [agencies] ref_key: %s", cfg->path,
+		    e);
+		return rv;
+	}
+	if (rv != 0)
+		log_warn(NULL, "no reference key (%s): queries answer "
+		    "without asset_ref", e);
+	if (cfg->nadapters == 0) {
+		ck_rpc_set_fanout(&d->fanout);
+		return 0;
+	}
+	rv = ck_grpc_tls_client_new(cfg->agency_ca, cfg->agency_cert,
+	    cfg->agency_key, &ctx, e, sizeof(e));
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: [agencies]: %s", cfg->path, e);
+		return rv;
+	}
+	rv = ck_pool_new(d->base, ctx, cfg->endpoints, cfg->nendpoints,
+	    &d->pool, e, sizeof(e));
+	SSL_CTX_free(ctx);
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: %s", cfg->path, e);
+		return rv;
+	}
+	rv = ck_adapters_load(cfg, d->base, d->pool, &d->adapters, err,
+	    errlen);
+	if (rv != 0)
+		return rv;
+	d->fanout.adapters = d->adapters;
+	ck_rpc_set_fanout(&d->fanout);
+	return 0;
+}
+
 static int
 write_ready_file(const char *path, struct daemon *d)
 {
@@ -243,9 +315,25 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("chakongd: %s: configuration OK\n", path);
+		/* load the modules too: a wrong ABI is a configuration error */
+		int rv;
+
+		d.base = event_base_new();
+		rv = d.base != NULL ? open_agencies(&d, err, sizeof(err)) :
+		    CK_ENOMEM;
+		ck_rpc_set_fanout(NULL);
+		ck_adapters_free(d.adapters);
+		ck_pool_free(d.pool);
+		ck_refkeys_free(d.fanout.refkeys);
+		if (d.base != NULL)
+			event_base_free(d.base);
 		SSL_CTX_free(ctx);
 		ck_config_free(d.cfg);
+		if (rv != 0) {
+			fprintf(stderr, "chakongd: %s\n", err);
+			return 1;
+		}
+		printf("chakongd: %s: configuration OK\n", path);
 		return 0;
 	}
 	ck_log_set_level(d.cfg->log_level);
@@ -256,6 +344,8 @@ main(int argc, char **argv)
 		ck_fatal("cannot create the event loop");
 	ck_metrics_init();
 	ck_rpc_init();
+	if (open_agencies(&d, err, sizeof(err)) != 0)
+		ck_fatal("%s", err);
 	if (ck_server_open(d.base, d.cfg, ctx, ck_rpc_find, &d.srv, err,
 	    sizeof(err)) != 0)
 		ck_fatal("%s", err);
@@ -282,6 +372,10 @@ main(int argc, char **argv)
 
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
+	ck_rpc_set_fanout(NULL);
+	ck_adapters_free(d.adapters);
+	ck_pool_free(d.pool);
+	ck_refkeys_free(d.fanout.refkeys);
 	if (d.ev_grace != NULL)
 		event_free(d.ev_grace);
 	event_free(d.ev_term);

@@ -32,6 +32,8 @@ struct parse {
 	bool failed;
 	bool too_long;
 	struct ck_court *court;		/* the [court.X] being read */
+	struct ck_endpoint_conf *ep;	/* the [endpoint.X] being read */
+	struct ck_adapter_conf *ad;	/* the [adapter.X] being read */
 	/* lines of the [tls] keys, checked after parsing (0 = default) */
 	unsigned cert_line, key_line, ca_line;
 };
@@ -50,6 +52,10 @@ ck_config_defaults(struct ck_config *cfg)
 	ck_strlcpy(cfg->key, "/etc/chakong/broker.key", sizeof(cfg->key));
 	ck_strlcpy(cfg->client_ca, "/etc/chakong/ca.crt",
 	    sizeof(cfg->client_ca));
+	ck_strlcpy(cfg->module_dir, "/usr/lib/chakong/adapters",
+	    sizeof(cfg->module_dir));
+	ck_strlcpy(cfg->ref_key, "/etc/chakong/ref.key", sizeof(cfg->ref_key));
+	cfg->query_margin_ms = 20;
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -67,6 +73,22 @@ ck_config_defaults(struct ck_config *cfg)
 	l->default_deadline_ms = 30000;
 	l->max_deadline_ms = 120000;
 	l->write_buffer_bytes = 256u << 10;
+}
+
+/* Endpoint defaults live here with every other default (pool.h). */
+void
+ck_endpoint_conf_defaults(struct ck_endpoint_conf *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->connections = 2;
+	ep->max_concurrent = 64;
+	ep->max_queue = 256;
+	ep->rate = 0;
+	ep->burst = 50;
+	ep->timeout_ms = 10000;
+	ep->connect_timeout_ms = 3000;
+	ep->breaker_failures = 5;
+	ep->breaker_open_ms = 5000;
 }
 
 static int
@@ -266,6 +288,12 @@ on_court(struct parse *p, const char *k, const char *v)
 
 	if (strcmp(k, "name") == 0)
 		return parse_str(p, k, v, ct->name, sizeof(ct->name));
+	if (strcmp(k, "custody_bank") == 0)
+		return parse_str(p, k, v, ct->custody_bank,
+		    sizeof(ct->custody_bank));
+	if (strcmp(k, "custody_account") == 0)
+		return parse_str(p, k, v, ct->custody_account,
+		    sizeof(ct->custody_account));
 	if (strcmp(k, "prefixes") == 0) {
 		char buf[CK_MAX_PREFIXES * 34];
 		char *save = NULL, *tok;
@@ -292,6 +320,141 @@ on_court(struct parse *p, const char *k, const char *v)
 		return 1;
 	}
 	return fail(p, "unknown key \"%s\" in [court.%s]", k, ct->id);
+}
+
+static int
+on_agencies(struct parse *p, const char *k, const char *v)
+{
+	struct ck_config *c = p->cfg;
+
+	if (strcmp(k, "cert") == 0)
+		return parse_str(p, k, v, c->agency_cert,
+		    sizeof(c->agency_cert));
+	if (strcmp(k, "key") == 0)
+		return parse_str(p, k, v, c->agency_key, sizeof(c->agency_key));
+	if (strcmp(k, "ca") == 0)
+		return parse_str(p, k, v, c->agency_ca, sizeof(c->agency_ca));
+	if (strcmp(k, "module_dir") == 0)
+		return parse_str(p, k, v, c->module_dir, sizeof(c->module_dir));
+	if (strcmp(k, "ref_key") == 0)
+		return parse_str(p, k, v, c->ref_key, sizeof(c->ref_key));
+	if (strcmp(k, "query_margin_ms") == 0)
+		return parse_u32(p, k, v, 1, 10000, &c->query_margin_ms);
+	return fail(p, "unknown key \"%s\" in [agencies]", k);
+}
+
+static bool
+valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n < max &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+static int
+begin_endpoint(struct parse *p, const char *name)
+{
+	struct ck_config *c = p->cfg;
+
+	if (!valid_name(name, sizeof(c->endpoints[0].name)))
+		return fail(p, "[endpoint.<name>]: the name must be 1..31 of "
+		    "a-z 0-9 - _");
+	for (size_t i = 0; i < c->nendpoints; i++)
+		if (strcmp(c->endpoints[i].name, name) == 0)
+			return fail(p, "[endpoint.%s] appears twice", name);
+	if (c->nendpoints == CK_MAX_ENDPOINTS)
+		return fail(p, "more than %d endpoints", CK_MAX_ENDPOINTS);
+	p->ep = &c->endpoints[c->nendpoints++];
+	ck_endpoint_conf_defaults(p->ep);
+	ck_strlcpy(p->ep->name, name, sizeof(p->ep->name));
+	p->ep->line = p->line;
+	return 1;
+}
+
+static int
+on_endpoint(struct parse *p, const char *k, const char *v)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		uint32_t min, max;
+	} nums[] = {
+#define E(n, lo, hi) { #n, offsetof(struct ck_endpoint_conf, n), lo, hi }
+		E(connections, 1, 64),
+		E(max_concurrent, 1, 100000),
+		E(max_queue, 0, 1000000),
+		E(rate, 0, 1000000),
+		E(burst, 1, 1000000),
+		E(timeout_ms, 1, 600000),
+		E(connect_timeout_ms, 1, 600000),
+		E(breaker_failures, 1, 100000),
+		E(breaker_open_ms, 1, 3600000),
+#undef E
+	};
+	struct ck_endpoint_conf *ep = p->ep;
+
+	if (strcmp(k, "address") == 0)
+		return parse_addr(p, k, v, ep->address, sizeof(ep->address));
+	if (strcmp(k, "identity") == 0) {
+		if (strncmp(v, "urn:chakong:", 12) != 0)
+			return fail(p, "identity: expected the agency's SAN URI "
+			    "(urn:chakong:agency:<id>)");
+		return parse_str(p, k, v, ep->identity, sizeof(ep->identity));
+	}
+	if (strcmp(k, "server_name") == 0)
+		return parse_str(p, k, v, ep->server_name,
+		    sizeof(ep->server_name));
+	for (size_t i = 0; i < CK_ARRAY_SIZE(nums); i++)
+		if (strcmp(k, nums[i].name) == 0)
+			return parse_u32(p, k, v, nums[i].min, nums[i].max,
+			    (uint32_t *)((char *)ep + nums[i].off));
+	return fail(p, "unknown key \"%s\" in [endpoint.%s]", k, ep->name);
+}
+
+static int
+begin_adapter(struct parse *p, const char *name)
+{
+	struct ck_config *c = p->cfg;
+
+	if (!valid_name(name, sizeof(c->adapters[0].name)))
+		return fail(p, "[adapter.<name>]: the name must be 1..31 of "
+		    "a-z 0-9 - _");
+	for (size_t i = 0; i < c->nadapters; i++)
+		if (strcmp(c->adapters[i].name, name) == 0)
+			return fail(p, "[adapter.%s] appears twice", name);
+	if (c->nadapters == CK_MAX_ADAPTERS)
+		return fail(p, "more than %d adapters", CK_MAX_ADAPTERS);
+	p->ad = &c->adapters[c->nadapters++];
+	ck_strlcpy(p->ad->name, name, sizeof(p->ad->name));
+	p->ad->line = p->line;
+	return 1;
+}
+
+static int
+on_adapter(struct parse *p, const char *k, const char *v)
+{
+	struct ck_adapter_conf *ad = p->ad;
+
+	if (strcmp(k, "module") == 0) {
+		if (!valid_name(v, sizeof(ad->module)))
+			return fail(p, "module: the name must be 1..31 of "
+			    "a-z 0-9 - _ (loads ck_<module>.so)");
+		return parse_str(p, k, v, ad->module, sizeof(ad->module));
+	}
+	for (size_t i = 0; i < ad->nkv; i++)
+		if (strcmp(ad->kv[i].key, k) == 0)
+			return fail(p, "\"%s\" appears twice in [adapter.%s]",
+			    k, ad->name);
+	if (ad->nkv == CK_MAX_ADAPTER_KEYS)
+		return fail(p, "more than %d keys in [adapter.%s]",
+		    CK_MAX_ADAPTER_KEYS, ad->name);
+	if (!parse_str(p, k, k, ad->kv[ad->nkv].key, sizeof(ad->kv[0].key)) ||
+	    !parse_str(p, k, v, ad->kv[ad->nkv].value,
+	    sizeof(ad->kv[0].value)))
+		return 0;
+	ad->nkv++;
+	return 1;
 }
 
 static int
@@ -325,10 +488,29 @@ on_entry(void *user, const char *section, const char *name,
 		/* a new section (inih with INI_CALL_HANDLER_ON_NEW_SECTION) */
 		return 1;
 	}
+	/* leaving a section: a later one of the same name is a repeat */
 	if (strncmp(section, "court.", 6) != 0)
-		p->court = NULL;	/* a later [court.X] is a repeat */
+		p->court = NULL;
+	if (strncmp(section, "endpoint.", 9) != 0)
+		p->ep = NULL;
+	if (strncmp(section, "adapter.", 8) != 0)
+		p->ad = NULL;
 	if (strcmp(section, "server") == 0)
 		return on_server(p, name, value);
+	if (strcmp(section, "agencies") == 0)
+		return on_agencies(p, name, value);
+	if (strncmp(section, "endpoint.", 9) == 0) {
+		if (p->ep == NULL || strcmp(p->ep->name, section + 9) != 0)
+			if (!begin_endpoint(p, section + 9))
+				return 0;
+		return on_endpoint(p, name, value);
+	}
+	if (strncmp(section, "adapter.", 8) == 0) {
+		if (p->ad == NULL || strcmp(p->ad->name, section + 8) != 0)
+			if (!begin_adapter(p, section + 8))
+				return 0;
+		return on_adapter(p, name, value);
+	}
 	if (strcmp(section, "tls") == 0)
 		return on_tls(p, name, value);
 	if (strcmp(section, "limits") == 0)
@@ -444,6 +626,33 @@ ck_config_load(const char *path, struct ck_config **out, char *err,
 			goto fail;
 		}
 	}
+	for (size_t i = 0; i < cfg->nendpoints; i++) {
+		const struct ck_endpoint_conf *ep = &cfg->endpoints[i];
+
+		if (ep->address[0] == '\0' || ep->identity[0] == '\0') {
+			snprintf(err, errlen, "%s:%u: [endpoint.%s] needs "
+			    "address and identity", path, ep->line, ep->name);
+			rc = CK_ECONFIG;
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < cfg->nadapters; i++) {
+		const struct ck_adapter_conf *ad = &cfg->adapters[i];
+
+		if (ad->module[0] == '\0') {
+			snprintf(err, errlen, "%s:%u: [adapter.%s] needs module",
+			    path, ad->line, ad->name);
+			rc = CK_ECONFIG;
+			goto fail;
+		}
+	}
+	if (cfg->agency_cert[0] == '\0')
+		ck_strlcpy(cfg->agency_cert, cfg->cert, sizeof(cfg->agency_cert));
+	if (cfg->agency_key[0] == '\0')
+		ck_strlcpy(cfg->agency_key, cfg->key, sizeof(cfg->agency_key));
+	if (cfg->agency_ca[0] == '\0')
+		ck_strlcpy(cfg->agency_ca, cfg->client_ca,
+		    sizeof(cfg->agency_ca));
 	if (cfg->limits.default_deadline_ms > cfg->limits.max_deadline_ms) {
 		snprintf(err, errlen, "%s: [limits] default_deadline_ms is "
 		    "above max_deadline_ms", path);
@@ -502,6 +711,18 @@ ck_config_court_by_id(const struct ck_config *cfg, const char *id)
 	return NULL;
 }
 
+/* n structs of `size` bytes equal in their first `cmp` bytes (the parts
+ * before their line numbers: moving a section is no change). */
+static bool
+same_prefix(const void *a, const void *b, size_t n, size_t size, size_t cmp)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp((const char *)a + i * size,
+		    (const char *)b + i * size, cmp) != 0)
+			return false;
+	return true;
+}
+
 bool
 ck_config_restart_needed(const struct ck_config *old,
     const struct ck_config *new, char *buf, size_t buflen)
@@ -517,6 +738,24 @@ ck_config_restart_needed(const struct ck_config *old,
 	CHECK(listen, "[server] listen")
 	CHECK(status_listen, "[server] status_listen")
 	CHECK(broker_id, "[server] broker_id")
+	CHECK(agency_cert, "[agencies] cert")
+	CHECK(agency_key, "[agencies] key")
+	CHECK(agency_ca, "[agencies] ca")
+	CHECK(module_dir, "[agencies] module_dir")
+	CHECK(ref_key, "[agencies] ref_key")
 #undef CHECK
+	if (old->nendpoints != new->nendpoints ||
+	    !same_prefix(old->endpoints, new->endpoints, old->nendpoints,
+	    sizeof(old->endpoints[0]),
+	    offsetof(struct ck_endpoint_conf, line)))
+		len += (size_t)snprintf(buf + (len < buflen ? len : buflen),
+		    len < buflen ? buflen - len : 0, "%s[endpoint.*]",
+		    len ? ", " : "");
+	if (old->nadapters != new->nadapters ||
+	    !same_prefix(old->adapters, new->adapters, old->nadapters,
+	    sizeof(old->adapters[0]), offsetof(struct ck_adapter_conf, line)))
+		len += (size_t)snprintf(buf + (len < buflen ? len : buflen),
+		    len < buflen ? buflen - len : 0, "%s[adapter.*]",
+		    len ? ", " : "");
 	return len > 0;
 }

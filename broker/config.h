@@ -9,7 +9,11 @@
  *   [server]   listen, status_listen, broker_id, grace_period_s, log_level
  *   [tls]      cert, key, client_ca
  *   [limits]   see struct ck_limits
- *   [court.<id>]  name, prefixes (comma-separated case-number prefixes)
+ *   [court.<id>]  name, prefixes (comma-separated case-number prefixes),
+ *              custody_bank, custody_account (where deductions go)
+ *   [agencies] cert, key, ca, module_dir, ref_key, query_margin_ms
+ *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
+ *   [adapter.<name>]   module = <module>, and keys for the module
  */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
@@ -18,7 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pool.h"
+
 #define CK_MAX_COURTS 64
+#define CK_MAX_ENDPOINTS 64
+#define CK_MAX_ADAPTERS 16
+#define CK_MAX_ADAPTER_KEYS 32
 #define CK_MAX_PREFIXES 16
 
 struct ck_court {
@@ -28,6 +37,19 @@ struct ck_court {
 	size_t nprefixes;
 	unsigned line;			/* its first key (inih reports no
 				   section lines) */
+	char custody_bank[32];		/* deductions go here, never to an */
+	char custody_account[64];	/* account named in a request */
+};
+
+struct ck_adapter_conf {
+	char name[32];			/* [adapter.<name>] */
+	char module[32];		/* loads ck_<module>.so */
+	struct {
+		char key[64];
+		char value[256];
+	} kv[CK_MAX_ADAPTER_KEYS];
+	size_t nkv;
+	unsigned line;
 };
 
 struct ck_limits {
@@ -69,6 +91,19 @@ struct ck_config {
 
 	struct ck_court courts[CK_MAX_COURTS];
 	size_t ncourts;
+
+	/* [agencies] — the broker as a client; needs a restart to change */
+	char agency_cert[512];		/* default: [tls] cert */
+	char agency_key[512];		/* default: [tls] key */
+	char agency_ca[512];		/* default: [tls] client_ca */
+	char module_dir[512];
+	char ref_key[512];		/* key file sealing asset/freeze refs */
+	uint32_t query_margin_ms;	/* answer this long before the deadline */
+
+	struct ck_endpoint_conf endpoints[CK_MAX_ENDPOINTS];
+	size_t nendpoints;
+	struct ck_adapter_conf adapters[CK_MAX_ADAPTERS];
+	size_t nadapters;
 };
 
 /* Fill *cfg with the embedded defaults. */

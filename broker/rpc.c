@@ -17,11 +17,14 @@
 
 #include "broker.pb-c.h"
 #include "check.h"
+#include "clock.h"
 #include "config.h"
+#include "fanout.h"
 #include "grpc_frame.h"
 #include "health.pb-c.h"
 #include "log.h"
 #include "metrics.h"
+#include "ref.h"
 #include "testing.h"
 #include "util.h"
 
@@ -29,6 +32,7 @@
 	ck_call_fail((call), CK_GRPC_INVALID_ARGUMENT, "%s", (chk)->msg)
 
 static bool serving = true;
+static const struct ck_fanout *fanout;
 
 void
 ck_rpc_set_serving(bool on)
@@ -36,23 +40,43 @@ ck_rpc_set_serving(bool on)
 	serving = on;
 }
 
-static const char *
-category_source(Chakong__V1__Category c)
+void
+ck_rpc_set_fanout(const struct ck_fanout *fo)
 {
-	switch (c) {
-	case CHAKONG__V1__CATEGORY__CATEGORY_DEPOSIT:
-		return "deposit";
-	case CHAKONG__V1__CATEGORY__CATEGORY_REAL_ESTATE:
-		return "real-estate";
-	case CHAKONG__V1__CATEGORY__CATEGORY_VEHICLE:
-		return "vehicle";
-	case CHAKONG__V1__CATEGORY__CATEGORY_HOUSEHOLD:
-		return "household";
-	case CHAKONG__V1__CATEGORY__CATEGORY_ENTERPRISE:
-		return "enterprise";
-	default:
-		return "unknown";
+	fanout = fo;
+}
+
+static const char *
+debtor_id(const Chakong__V1__Debtor *d)
+{
+	return d->id_case == CHAKONG__V1__DEBTOR__ID_RESIDENT_ID ?
+	    d->resident_id : d->uscc;
+}
+
+/*
+ * Open a sealed reference and check it belongs to this debtor and court
+ * and is fresh; on failure the message names the field and the rule.
+ */
+static bool
+check_ref(struct ck_call *call, struct ck_check *chk, const char *field,
+    const ProtobufCBinaryData *bytes, uint8_t type,
+    const Chakong__V1__Debtor *d, struct ck_ref *out)
+{
+	const char *why = NULL;
+
+	if (fanout == NULL || fanout->refkeys == NULL) {
+		snprintf(chk->msg, sizeof(chk->msg), "%s: this broker has no "
+		    "reference key configured", field);
+		return false;
 	}
+	if (ck_ref_open(fanout->refkeys, bytes->data, bytes->len, out) != 0)
+		why = "not a reference this broker issued (forged, altered or "
+		    "foreign)";
+	else if (ck_ref_check(fanout->refkeys, out, type, debtor_id(d),
+	    call->peer->id, ck_clock_now(), &why) == 0)
+		return true;
+	snprintf(chk->msg, sizeof(chk->msg), "%s: %s", field, why);
+	return false;
 }
 
 /* ---- AssetBroker ------------------------------------------------------ */
@@ -94,6 +118,27 @@ on_query(struct ck_call *call)
 		cats = all;
 		ncats = CK_ARRAY_SIZE(all);
 	}
+	log_info(call->log_id, "query case=%s court=%s officer=%s "
+	    "categories=%zu request_id=%s", kase.norm, call->peer->id,
+	    req->case_->officer_id, ncats,
+	    req->request_id[0] ? req->request_id : "-");
+	if (fanout != NULL) {
+		struct ck_fanout_query fq = {
+			.court_id = call->peer->id,
+			.officer_id = req->case_->officer_id,
+			.case_number = ck_call_strdup(call, kase.norm),
+			.name = req->debtor->name,
+		};
+
+		for (size_t i = 0; i < ncats; i++)
+			fq.categories |= 1u << cats[i];
+		if (req->debtor->id_case == CHAKONG__V1__DEBTOR__ID_RESIDENT_ID)
+			fq.resident_id = req->debtor->resident_id;
+		else
+			fq.uscc = req->debtor->uscc;
+		ck_fanout_query(fanout, call, &fq);
+		return;
+	}
 	reply.n_sources = ncats;
 	reply.sources = ck_call_alloc(call, ncats * sizeof(*reply.sources));
 	if (reply.sources == NULL)
@@ -104,17 +149,13 @@ on_query(struct ck_call *call)
 		if (r == NULL)
 			goto nomem;
 		chakong__v1__source_result__init(r);
-		r->source = (char *)category_source(cats[i]);
+		r->source = (char *)ck_category_name(cats[i]);
 		r->category = cats[i];
 		r->status = CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED;
 		r->message = "no adapter is configured for this category";
 		reply.sources[i] = r;
 	}
 	reply.query_id = (char *)call->log_id;
-	log_info(call->log_id, "query case=%s court=%s officer=%s "
-	    "categories=%zu request_id=%s", kase.norm, court,
-	    req->case_->officer_id, ncats,
-	    req->request_id[0] ? req->request_id : "-");
 	ck_call_reply(call, &reply.base);
 	return;
 nomem:
@@ -163,6 +204,7 @@ on_freeze(struct ck_call *call)
 	    (const Chakong__V1__FreezeRequest *)call->request;
 	struct ck_check chk;
 	struct ck_case kase;
+	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
 	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
@@ -170,7 +212,9 @@ on_freeze(struct ck_call *call)
 	    !ck_check_ref(&chk, "asset_ref", &req->asset_ref) ||
 	    !check_duration(&chk, req->duration_days) ||
 	    (req->amount != NULL &&
-	    !ck_check_money(&chk, "amount", req->amount, true))) {
+	    !ck_check_money(&chk, "amount", req->amount, true)) ||
+	    !check_ref(call, &chk, "asset_ref", &req->asset_ref,
+	    CK_REF_ASSET, req->debtor, &ref)) {
 		INVALID(call, &chk);
 		return;
 	}
@@ -184,11 +228,14 @@ on_extend(struct ck_call *call)
 	    (const Chakong__V1__ExtendRequest *)call->request;
 	struct ck_check chk;
 	struct ck_case kase;
+	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
 	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
 	    req->document_number, &kase) ||
 	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
+	    !check_ref(call, &chk, "freeze_ref", &req->freeze_ref,
+	    CK_REF_FREEZE, req->debtor, &ref) ||
 	    !check_duration(&chk, req->duration_days)) {
 		INVALID(call, &chk);
 		return;
@@ -203,11 +250,14 @@ on_release(struct ck_call *call)
 	    (const Chakong__V1__ReleaseRequest *)call->request;
 	struct ck_check chk;
 	struct ck_case kase;
+	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
 	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
 	    req->document_number, &kase) ||
-	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref)) {
+	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
+	    !check_ref(call, &chk, "freeze_ref", &req->freeze_ref,
+	    CK_REF_FREEZE, req->debtor, &ref)) {
 		INVALID(call, &chk);
 		return;
 	}
@@ -221,11 +271,14 @@ on_deduct(struct ck_call *call)
 	    (const Chakong__V1__DeductRequest *)call->request;
 	struct ck_check chk;
 	struct ck_case kase;
+	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
 	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
 	    req->document_number, &kase) ||
 	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
+	    !check_ref(call, &chk, "freeze_ref", &req->freeze_ref,
+	    CK_REF_FREEZE, req->debtor, &ref) ||
 	    !ck_check_money(&chk, "amount", req->amount, true)) {
 		INVALID(call, &chk);
 		return;

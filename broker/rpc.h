@@ -76,6 +76,8 @@ void ck_call_fail(struct ck_call *call, int grpc_code, const char *fmt, ...)
 
 /* Allocate from the call's arena (freed with the call); NULL on failure. */
 void *ck_call_alloc(struct ck_call *call, size_t size);
+/* A copy of s in the arena; "" when out of memory. */
+char *ck_call_strdup(struct ck_call *call, const char *s);
 
 /*
  * chakongd's method table (a ck_method_find_fn): every method it serves.
@@ -86,5 +88,9 @@ const struct ck_method *ck_rpc_find(const char *path, size_t len);
 void ck_rpc_init(void);
 /* What Health/Check reports: SERVING, or NOT_SERVING while draining. */
 void ck_rpc_set_serving(bool on);
+/* The adapters and reference keys Query and the actions use (fanout.h);
+ * NULL: none configured, Query answers NOT_CONFIGURED. */
+struct ck_fanout;
+void ck_rpc_set_fanout(const struct ck_fanout *fo);
 
 #endif

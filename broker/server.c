@@ -439,6 +439,18 @@ ck_call_alloc(struct ck_call *call, size_t size)
 	return ck_arena_alloc(call->arena, size);
 }
 
+char *
+ck_call_strdup(struct ck_call *call, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = ck_arena_alloc(call->arena, n);
+
+	if (d == NULL)
+		return (char *)"";
+	memcpy(d, s, n);
+	return d;
+}
+
 static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
 {

@@ -186,6 +186,11 @@ serve_status(struct ck_statusd *sd, struct evbuffer *body)
 	    ck_metrics_tls_handshake_failures(), ck_metrics_refused_streams(),
 	    s.reloads, s.reload_failures);
 	ck_metrics_write_json(body);
+	put(body, ",\"endpoints\":");
+	if (s.endpoints_json != NULL)
+		s.endpoints_json(s.endpoints_arg, body);
+	else
+		put(body, "{}");
 	put(body, "}\n");
 	return HTTP_OK;
 }
@@ -228,6 +233,8 @@ serve_metrics(struct ck_statusd *sd, struct evbuffer *body)
 	    "chakong_config_reload_failures_total %" PRIu64 "\n",
 	    s.started_at, not_ready(&s) == NULL, s.draining, s.reloads,
 	    s.reload_failures);
+	if (s.endpoints_prometheus != NULL)
+		s.endpoints_prometheus(s.endpoints_arg, body);
 	return HTTP_OK;
 }
 

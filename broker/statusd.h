@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct evbuffer;
 struct ck_statusd;
 
 /* What the daemon tells the endpoint at each request. */
@@ -31,6 +32,10 @@ struct ck_status_snapshot {
 	const char *not_ready_reason;	/* when !ready */
 	uint64_t reloads;		/* successful SIGHUP reloads */
 	uint64_t reload_failures;
+	/* optional: per-agency-endpoint state (pool.h), NULL for none */
+	void (*endpoints_json)(const void *arg, struct evbuffer *out);
+	void (*endpoints_prometheus)(const void *arg, struct evbuffer *out);
+	const void *endpoints_arg;
 };
 
 typedef void (*ck_status_fill_cb)(void *arg, struct ck_status_snapshot *out);

@@ -242,6 +242,70 @@ test_missing_files(void **state)
 }
 
 static void
+test_agencies(void **state)
+{
+	struct ck_config *cfg;
+	char err[512], what[256];
+
+	(void)state;
+	assert_int_equal(load_with(
+	    "[agencies]\n"
+	    "module_dir = /opt/ck/modules\n"
+	    "ref_key = /etc/ck/ref.key\n"
+	    "[endpoint.icbc]\n"
+	    "address = 127.0.0.1:9001\n"
+	    "identity = urn:chakong:agency:icbc\n"
+	    "rate = 100\n"
+	    "breaker_failures = 3\n"
+	    "[endpoint.ccb]\n"
+	    "address = [::1]:9002\n"
+	    "identity = urn:chakong:agency:ccb\n"
+	    "[adapter.bank]\n"
+	    "module = bank\n"
+	    "endpoints = icbc, ccb\n"
+	    "[court.440100]\n"
+	    "prefixes = 粤01\n"
+	    "custody_bank = icbc\n"
+	    "custody_account = 3602000000000000001\n", &cfg, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg->module_dir, "/opt/ck/modules");
+	/* the broker's client identity defaults to its server one */
+	assert_string_equal(cfg->agency_cert, cfg->cert);
+	assert_string_equal(cfg->agency_ca, cfg->client_ca);
+	assert_int_equal(cfg->nendpoints, 2);
+	assert_string_equal(cfg->endpoints[0].name, "icbc");
+	assert_int_equal(cfg->endpoints[0].rate, 100);
+	assert_int_equal(cfg->endpoints[0].breaker_failures, 3);
+	assert_int_equal(cfg->endpoints[1].breaker_failures, 5);
+	assert_int_equal(cfg->endpoints[1].connections, 2);
+	assert_int_equal(cfg->nadapters, 1);
+	assert_string_equal(cfg->adapters[0].module, "bank");
+	assert_int_equal(cfg->adapters[0].nkv, 1);
+	assert_string_equal(cfg->adapters[0].kv[0].key, "endpoints");
+	assert_string_equal(cfg->adapters[0].kv[0].value, "icbc, ccb");
+	assert_string_equal(cfg->courts[0].custody_account,
+	    "3602000000000000001");
+	/* any change to endpoints or adapters needs a restart */
+	struct ck_config *b;
+	assert_int_equal(load_with("[endpoint.icbc]\naddress = 127.0.0.1:1\n"
+	    "identity = urn:chakong:agency:icbc\n", &b, err, sizeof(err)), 0);
+	assert_true(ck_config_restart_needed(cfg, b, what, sizeof(what)));
+	assert_non_null(strstr(what, "[endpoint.*]"));
+	assert_non_null(strstr(what, "[adapter.*]"));
+	ck_config_free(b);
+	ck_config_free(cfg);
+
+	expect_error("[endpoint.icbc]\naddress = 127.0.0.1:1\n", 7,
+	    "needs address and identity");
+	expect_error("[endpoint.icbc]\nidentity = https://x\n", 7,
+	    "identity");
+	expect_error("[endpoint.Bad!]\naddress = 127.0.0.1:1\n", 7, "name");
+	expect_error("[adapter.bank]\nendpoints = x\n", 7, "needs module");
+	expect_error("[adapter.bank]\nmodule = ../evil\n", 7, "module");
+	expect_error("[agencies]\nbogus = 1\n", 7, "unknown key");
+}
+
+static void
 test_refcount_and_restart(void **state)
 {
 	struct ck_config *a, *b;
@@ -276,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_court_without_prefixes),
 		cmocka_unit_test(test_key_mode_refused),
 		cmocka_unit_test(test_missing_files),
+		cmocka_unit_test(test_agencies),
 		cmocka_unit_test(test_refcount_and_restart),
 	};
 

@@ -1,0 +1,621 @@
+/*
+ * fanout.c: Query, for real. One call starts every adapter that serves an
+ * asked category, at once, and answers by the caller's deadline with what
+ * arrived plus a status for every source that did not.
+ *
+ * A query:
+ *
+ *   RUNNING --every leg done--> ANSWERED
+ *      |                           ^
+ *      +--timer (deadline - margin/2): cancel late legs, their sources
+ *      |   TIMEOUT ----------------+
+ *      +--call cancelled (client reset, drain): cancel every leg
+ *
+ * A leg is one adapter instance. Adapters get the time left minus the
+ * configured margin, so they normally answer in time with per-source
+ * statuses of their own; the timer is the broker's own guarantee.
+ *
+ * Results are copied out of the adapter's memory into the call's arena as
+ * chakong.v1 messages as each leg finishes; every freezable asset gets a
+ * sealed asset_ref (ref.h).
+ */
+#include "fanout.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "config.h"
+#include "grpc_frame.h"
+#include "log.h"
+#include "module.h"
+#include "ref.h"
+#include "util.h"
+
+struct leg {
+	struct query *q;
+	struct ck_adapter *ad;
+	void *handle;
+	bool done;
+	uint64_t started;
+	/* one result per source in the adapter's order, extras after */
+	Chakong__V1__SourceResult **results;
+	size_t nresults, cap;
+};
+
+struct query {
+	struct ck_call *call;
+	const struct ck_fanout *fo;
+	struct ck_agency_call ac;
+	uint32_t mask;			/* categories asked */
+	struct leg legs[16];
+	size_t nlegs, pending;
+	struct event *timer;
+	const char *debtor_id;
+	const char *court_id;
+};
+
+static char *
+dup(struct ck_call *call, const char *s)
+{
+	size_t n;
+	char *d;
+
+	if (s == NULL)
+		return (char *)"";
+	n = strlen(s);
+	d = ck_call_alloc(call, n + 1);
+	if (d == NULL)
+		return (char *)"";
+	memcpy(d, s, n + 1);
+	return d;
+}
+
+static Chakong__V1__SourceStatus
+map_status(enum ck_source_status st)
+{
+	switch (st) {
+	case CK_SOURCE_OK:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_OK;
+	case CK_SOURCE_NOT_FOUND:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_FOUND;
+	case CK_SOURCE_TIMEOUT:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT;
+	case CK_SOURCE_UNAVAILABLE:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_UNAVAILABLE;
+	default:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR;
+	}
+}
+
+static Chakong__V1__SourceResult *
+new_result(struct ck_call *call, const char *source, int category,
+    Chakong__V1__SourceStatus status, const char *message)
+{
+	Chakong__V1__SourceResult *r = ck_call_alloc(call, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	chakong__v1__source_result__init(r);
+	r->source = dup(call, source);
+	r->category = (Chakong__V1__Category)category;
+	r->status = status;
+	r->message = dup(call, message);
+	return r;
+}
+
+/* "6222021234567890123" -> "6222***********0123": courts see which
+ * account, the full number stays behind the asset_ref. */
+static char *
+mask_account(struct ck_call *call, const char *acct)
+{
+	char *m = dup(call, acct);
+	size_t n = strlen(m);
+
+	for (size_t i = 4; n > 8 && i < n - 4; i++)
+		m[i] = '*';
+	return m;
+}
+
+static Chakong__V1__Money *
+money(struct ck_call *call, int64_t fen, const char *cur)
+{
+	Chakong__V1__Money *m = ck_call_alloc(call, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	chakong__v1__money__init(m);
+	m->fen = fen;
+	m->currency = dup(call, cur != NULL && cur[0] ? cur : "CNY");
+	return m;
+}
+
+static bool
+copy_encumbrances(struct ck_call *call, Chakong__V1__Asset *a,
+    const struct ck_asset *in)
+{
+	if (in->nencumbrances == 0)
+		return true;
+	a->encumbrances = ck_call_alloc(call,
+	    in->nencumbrances * sizeof(*a->encumbrances));
+	if (a->encumbrances == NULL)
+		return false;
+	for (size_t i = 0; i < in->nencumbrances; i++) {
+		const struct ck_encumbrance *e = &in->encumbrances[i];
+		Chakong__V1__Encumbrance *o = ck_call_alloc(call, sizeof(*o));
+
+		if (o == NULL)
+			return false;
+		chakong__v1__encumbrance__init(o);
+		o->kind = e->kind == CK_ENCUMBRANCE_SEAL ?
+		    CHAKONG__V1__ENCUMBRANCE__KIND__SEAL :
+		    CHAKONG__V1__ENCUMBRANCE__KIND__FREEZE;
+		o->court_id = dup(call, e->court_id);
+		o->case_number = dup(call, e->case_number);
+		o->frozen_fen = e->frozen_fen;
+		o->queued_fen = e->queued_fen;
+		o->requested_fen = e->requested_fen;
+		o->effective_date = dup(call, e->effective_date);
+		o->expiry_date = dup(call, e->expiry_date);
+		o->queue_position = e->queue_position;
+		a->encumbrances[a->n_encumbrances++] = o;
+	}
+	return true;
+}
+
+static bool
+seal_ref(struct query *q, Chakong__V1__Asset *a, const char *source,
+    const struct ck_asset *in)
+{
+	struct ck_ref ref;
+	uint8_t *buf;
+	size_t len;
+
+	if (q->fo->refkeys == NULL || in->asset_id == NULL ||
+	    (in->category != CK_CATEGORY_DEPOSIT &&
+	    in->category != CK_CATEGORY_REAL_ESTATE &&
+	    in->category != CK_CATEGORY_VEHICLE))
+		return true;	/* records are not assets one can freeze */
+	memset(&ref, 0, sizeof(ref));
+	ref.type = CK_REF_ASSET;
+	ref.category = (uint8_t)in->category;
+	if (!ck_strlcpy_n(ref.source, sizeof(ref.source), source,
+	    strlen(source)) ||
+	    !ck_strlcpy_n(ref.asset_id, sizeof(ref.asset_id), in->asset_id,
+	    strlen(in->asset_id)))
+		return true;	/* too long to seal: no ref, still listed */
+	ck_strlcpy(ref.court_id, q->court_id, sizeof(ref.court_id));
+	ck_ref_debtor_hash(q->fo->refkeys, 0, q->debtor_id, ref.debtor);
+	ref.issued_at = ck_clock_now();
+	buf = ck_call_alloc(q->call, CK_REF_MAX_LEN);
+	if (buf == NULL)
+		return false;
+	if (ck_ref_seal(q->fo->refkeys, &ref, buf, &len) != 0)
+		return true;
+	a->asset_ref.data = buf;
+	a->asset_ref.len = len;
+	return true;
+}
+
+static Chakong__V1__Asset *
+copy_asset(struct query *q, const char *source, const struct ck_asset *in)
+{
+	struct ck_call *call = q->call;
+	Chakong__V1__Asset *a = ck_call_alloc(call, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	chakong__v1__asset__init(a);
+	a->category = (Chakong__V1__Category)in->category;
+	switch (in->category) {
+	case CK_CATEGORY_DEPOSIT: {
+		Chakong__V1__DepositAsset *d = ck_call_alloc(call, sizeof(*d));
+
+		if (d == NULL)
+			return NULL;
+		chakong__v1__deposit_asset__init(d);
+		d->bank_code = dup(call, in->bank_code);
+		d->bank_name = dup(call, in->bank_name);
+		d->account_masked = mask_account(call,
+		    in->account_no != NULL ? in->account_no : "");
+		d->account_type = dup(call, in->account_type);
+		d->branch = dup(call, in->branch);
+		d->balance = money(call, in->balance_fen, in->currency);
+		d->available = money(call, in->available_fen, in->currency);
+		d->frozen = money(call, in->frozen_fen, in->currency);
+		a->detail_case = CHAKONG__V1__ASSET__DETAIL_DEPOSIT;
+		a->deposit = d;
+		break;
+	}
+	case CK_CATEGORY_REAL_ESTATE: {
+		Chakong__V1__RealEstateAsset *r = ck_call_alloc(call,
+		    sizeof(*r));
+
+		if (r == NULL)
+			return NULL;
+		chakong__v1__real_estate_asset__init(r);
+		r->certificate_no = dup(call, in->certificate_no);
+		r->address = dup(call, in->address);
+		r->area_cm2 = in->area_cm2;
+		r->usage = dup(call, in->usage);
+		r->share_percent = in->share_percent;
+		r->sealed = in->nencumbrances > 0;
+		a->detail_case = CHAKONG__V1__ASSET__DETAIL_REAL_ESTATE;
+		a->real_estate = r;
+		break;
+	}
+	case CK_CATEGORY_VEHICLE: {
+		Chakong__V1__VehicleAsset *v = ck_call_alloc(call, sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		chakong__v1__vehicle_asset__init(v);
+		v->plate = dup(call, in->plate);
+		v->vin = dup(call, in->vin);
+		v->make_model = dup(call, in->make_model);
+		v->registered_on = dup(call, in->registered_on);
+		v->sealed = in->nencumbrances > 0;
+		a->detail_case = CHAKONG__V1__ASSET__DETAIL_VEHICLE;
+		a->vehicle = v;
+		break;
+	}
+	case CK_CATEGORY_HOUSEHOLD: {
+		Chakong__V1__HouseholdRecord *h = ck_call_alloc(call,
+		    sizeof(*h));
+
+		if (h == NULL)
+			return NULL;
+		chakong__v1__household_record__init(h);
+		h->name = dup(call, in->name);
+		h->sex = dup(call, in->sex);
+		h->birth_date = dup(call, in->birth_date);
+		h->registered_address = dup(call, in->registered_address);
+		if (in->nmembers > 0) {
+			h->members = ck_call_alloc(call,
+			    in->nmembers * sizeof(char *));
+			if (h->members == NULL)
+				return NULL;
+			for (size_t i = 0; i < in->nmembers; i++)
+				h->members[i] = dup(call, in->members[i]);
+			h->n_members = in->nmembers;
+		}
+		a->detail_case = CHAKONG__V1__ASSET__DETAIL_HOUSEHOLD;
+		a->household = h;
+		break;
+	}
+	case CK_CATEGORY_ENTERPRISE: {
+		Chakong__V1__EnterpriseRecord *e = ck_call_alloc(call,
+		    sizeof(*e));
+
+		if (e == NULL)
+			return NULL;
+		chakong__v1__enterprise_record__init(e);
+		e->name = dup(call, in->name);
+		e->status = dup(call, in->status);
+		e->legal_representative = dup(call, in->legal_representative);
+		e->registered_capital = money(call,
+		    in->registered_capital_fen, in->currency);
+		e->registered_address = dup(call, in->registered_address);
+		e->established_on = dup(call, in->established_on);
+		if (in->nmembers > 0) {
+			e->shareholders = ck_call_alloc(call,
+			    in->nmembers * sizeof(char *));
+			if (e->shareholders == NULL)
+				return NULL;
+			for (size_t i = 0; i < in->nmembers; i++)
+				e->shareholders[i] = dup(call,
+				    in->members[i]);
+			e->n_shareholders = in->nmembers;
+		}
+		a->detail_case = CHAKONG__V1__ASSET__DETAIL_ENTERPRISE;
+		a->enterprise = e;
+		break;
+	}
+	default:
+		return NULL;	/* a category this API cannot show */
+	}
+	if (!copy_encumbrances(call, a, in) || !seal_ref(q, a, source, in))
+		return NULL;
+	return a;
+}
+
+/* Where a source's result goes: its slot in the adapter's order, or a new
+ * one at the end for a source the adapter did not announce. */
+static Chakong__V1__SourceResult **
+slot(struct leg *leg, const char *source)
+{
+	for (size_t i = 0; i < leg->ad->nsources; i++)
+		if (strcmp(leg->ad->sources[i], source) == 0)
+			return &leg->results[i];
+	if (leg->nresults == leg->cap)
+		return NULL;
+	return &leg->results[leg->nresults++];
+}
+
+static void query_finish(struct query *q);
+
+/*
+ * The category to report for a source that gave no result: announced
+ * sources carry none, so the first asked category the adapter serves.
+ */
+static int
+leg_category(const struct leg *leg)
+{
+	uint32_t cats = leg->ad->ops->categories & leg->q->mask;
+	int c = CK_CATEGORY_DEPOSIT;
+
+	while (c <= CK_CATEGORY_ENTERPRISE && !(cats & CK_CATEGORY_BIT(c)))
+		c++;
+	return c;
+}
+
+static void
+on_leg_done(void *arg, const struct ck_result *res)
+{
+	struct leg *leg = arg;
+	struct query *q = leg->q;
+	struct ck_call *call = q->call;
+
+	leg->done = true;
+	leg->handle = NULL;
+	q->pending--;
+	for (size_t i = 0; i < res->nsources; i++) {
+		const struct ck_source_result *sr = &res->sources[i];
+		Chakong__V1__SourceResult *r, **where;
+
+		if (sr->source == NULL ||
+		    !(q->mask & CK_CATEGORY_BIT(sr->category)))
+			continue;
+		where = slot(leg, sr->source);
+		if (where == NULL)
+			continue;
+		r = new_result(call, sr->source, sr->category,
+		    map_status(sr->status), sr->message);
+		if (r == NULL)
+			continue;
+		r->fetched_at = sr->status == CK_SOURCE_OK ||
+		    sr->status == CK_SOURCE_NOT_FOUND ? ck_clock_now() : 0;
+		if (sr->nassets > 0) {
+			r->assets = ck_call_alloc(call,
+			    sr->nassets * sizeof(*r->assets));
+			if (r->assets == NULL)
+				continue;
+			for (size_t j = 0; j < sr->nassets; j++) {
+				Chakong__V1__Asset *a = copy_asset(q,
+				    sr->source, &sr->assets[j]);
+
+				if (a != NULL)
+					r->assets[r->n_assets++] = a;
+			}
+		}
+		*where = r;
+	}
+	log_debug(call->log_id, "adapter %s answered %zu source%s in %.3f ms",
+	    leg->ad->name, res->nsources, res->nsources == 1 ? "" : "s",
+	    (double)(ck_mono_usec() - leg->started) / 1000.0);
+	if (q->pending == 0)
+		query_finish(q);
+}
+
+static void
+cancel_legs(struct query *q)
+{
+	for (size_t i = 0; i < q->nlegs; i++) {
+		struct leg *leg = &q->legs[i];
+
+		if (!leg->done && leg->handle != NULL) {
+			leg->ad->ops->cancel(leg->handle);
+			leg->handle = NULL;
+		}
+	}
+}
+
+static void
+on_query_cancel(struct ck_call *call)
+{
+	struct query *q = call->handler_data;
+
+	cancel_legs(q);
+	if (q->timer != NULL) {
+		event_free(q->timer);
+		q->timer = NULL;
+	}
+}
+
+/* Append the results in order: per adapter, per source; a source with no
+ * result by now did not answer in time. */
+static void
+query_finish(struct query *q)
+{
+	struct ck_call *call = q->call;
+	Chakong__V1__QueryReply reply = CHAKONG__V1__QUERY_REPLY__INIT;
+	size_t total = 0;
+	uint32_t served = 0;
+
+	cancel_legs(q);
+	if (q->timer != NULL) {
+		event_free(q->timer);
+		q->timer = NULL;
+	}
+	call->on_cancel = NULL;
+	for (size_t i = 0; i < q->nlegs; i++)
+		total += q->legs[i].nresults;
+	total += 5;	/* NOT_CONFIGURED, one per category at most */
+	reply.sources = ck_call_alloc(call, total * sizeof(*reply.sources));
+	if (reply.sources == NULL) {
+		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
+	}
+	for (size_t i = 0; i < q->nlegs; i++) {
+		struct leg *leg = &q->legs[i];
+
+		served |= leg->ad->ops->categories;
+		for (size_t j = 0; j < leg->nresults; j++) {
+			Chakong__V1__SourceResult *r = leg->results[j];
+
+			if (r == NULL && j < leg->ad->nsources) {
+				r = new_result(call, leg->ad->sources[j],
+				    leg_category(leg),
+				    CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT,
+				    leg->done ? "the adapter did not report "
+				    "this source" : "no answer before the "
+				    "deadline");
+			}
+			if (r != NULL)
+				reply.sources[reply.n_sources++] = r;
+		}
+	}
+	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {
+		Chakong__V1__SourceResult *r;
+
+		if (!(q->mask & CK_CATEGORY_BIT(c)) ||
+		    (served & CK_CATEGORY_BIT(c)))
+			continue;
+		r = new_result(call, ck_category_name(c), c,
+		    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
+		    "no adapter is configured for this category");
+		if (r != NULL)
+			reply.sources[reply.n_sources++] = r;
+	}
+	reply.query_id = (char *)call->log_id;
+	ck_call_reply(call, &reply.base);
+}
+
+static void
+on_query_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct query *q = arg;
+
+	(void)fd;
+	(void)what;
+	log_info(q->call->log_id, "query: %zu adapter%s late at the "
+	    "deadline; answering with what arrived", q->pending,
+	    q->pending == 1 ? "" : "s");
+	query_finish(q);
+}
+
+const char *
+ck_category_name(int c)
+{
+	switch (c) {
+	case CK_CATEGORY_DEPOSIT:
+		return "deposit";
+	case CK_CATEGORY_REAL_ESTATE:
+		return "real-estate";
+	case CK_CATEGORY_VEHICLE:
+		return "vehicle";
+	case CK_CATEGORY_HOUSEHOLD:
+		return "household";
+	case CK_CATEGORY_ENTERPRISE:
+		return "enterprise";
+	default:
+		return "unknown";
+	}
+}
+
+void
+ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
+    const struct ck_fanout_query *fq)
+{
+	struct query *q = ck_call_alloc(call, sizeof(*q));
+	uint64_t now = ck_mono_usec(), margin, budget;
+
+	if (q == NULL) {
+		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
+	}
+	memset(q, 0, sizeof(*q));
+	q->call = call;
+	q->fo = fo;
+	q->mask = fq->categories;
+	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
+	q->court_id = fq->court_id;
+	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
+	budget = call->deadline > now + margin ? call->deadline - now - margin :
+	    0;
+
+	struct ck_agency_call *ac = &q->ac;
+	ac->size = sizeof(*ac);
+	ac->op = CK_OP_QUERY;
+	ac->log_id = call->log_id;
+	ac->broker_id = call->cfg->broker_id;
+	ac->court_id = fq->court_id;
+	ac->officer_id = fq->officer_id;
+	ac->case_number = fq->case_number;
+	ac->document_number = "";
+	ac->idempotency_key = "";
+	ac->origin = "interactive";
+	ac->resident_id = fq->resident_id;
+	ac->uscc = fq->uscc;
+	ac->name = fq->name;
+	ac->categories = fq->categories;
+	ac->timeout_usec = budget;
+
+	call->handler_data = q;
+	for (size_t i = 0; fo->adapters != NULL && i < fo->adapters->n; i++) {
+		struct ck_adapter *ad = &fo->adapters->list[i];
+		struct leg *leg;
+
+		if (!(ad->ops->categories & q->mask) ||
+		    !(ad->ops->ops & CK_OP_BIT(CK_OP_QUERY)) ||
+		    q->nlegs == CK_ARRAY_SIZE(q->legs))
+			continue;
+		leg = &q->legs[q->nlegs++];
+		leg->q = q;
+		leg->ad = ad;
+		leg->cap = ad->nsources + 8;
+		leg->nresults = ad->nsources;
+		leg->results = ck_call_alloc(call,
+		    leg->cap * sizeof(*leg->results));
+		if (leg->results == NULL) {
+			ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+			    "server out of memory");
+			cancel_legs(q);
+			return;
+		}
+		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
+	}
+	if (q->nlegs == 0 || budget == 0) {
+		query_finish(q);
+		return;
+	}
+	q->timer = evtimer_new(call->base, on_query_timer, q);
+	if (q->timer == NULL) {
+		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
+	}
+	struct timeval tv = {
+		.tv_sec = (time_t)((budget + margin / 2) / 1000000u),
+		.tv_usec = (suseconds_t)((budget + margin / 2) % 1000000u),
+	};
+	evtimer_add(q->timer, &tv);
+	call->on_cancel = on_query_cancel;
+	q->pending = q->nlegs;
+	for (size_t i = 0; i < q->nlegs; i++) {
+		struct leg *leg = &q->legs[i];
+		int rv;
+
+		leg->started = ck_mono_usec();
+		rv = leg->ad->ops->start(leg->ad->self, ac, on_leg_done, leg,
+		    &leg->handle);
+		if (rv != 0) {
+			log_warn(call->log_id, "adapter %s failed to start: %s",
+			    leg->ad->name, ck_strerror(rv));
+			leg->done = true;
+			leg->handle = NULL;
+			q->pending--;
+			for (size_t j = 0; j < leg->ad->nsources; j++)
+				leg->results[j] = new_result(call,
+				    leg->ad->sources[j], leg_category(leg),
+				    CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR,
+				    "the adapter could not start the call");
+		}
+	}
+	if (q->pending == 0)
+		query_finish(q);
+}

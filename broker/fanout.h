@@ -1,0 +1,39 @@
+/*
+ * fanout.h: Query through the adapters (see fanout.c).
+ */
+#ifndef CK_FANOUT_H
+#define CK_FANOUT_H
+
+#include <stdint.h>
+
+#include "broker.pb-c.h"
+#include "rpc.h"
+
+struct ck_adapters;
+struct ck_refkeys;
+
+/* What Query fans out with: process-wide, set up at start-up. */
+struct ck_fanout {
+	struct ck_adapters *adapters;	/* NULL: none configured */
+	struct ck_refkeys *refkeys;	/* NULL: refs not issued */
+};
+
+/* A validated query. Strings are borrowed for the call's life. */
+struct ck_fanout_query {
+	uint32_t categories;		/* CK_CATEGORY_BIT mask, non-zero */
+	const char *court_id;		/* the calling court */
+	const char *officer_id;
+	const char *case_number;	/* normalised */
+	const char *resident_id;	/* one of these two */
+	const char *uscc;
+	const char *name;
+};
+
+/* Answer `call` (a Query) with one result per source, by its deadline. */
+void ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
+    const struct ck_fanout_query *q);
+
+/* "deposit", "real-estate", ... for enum ck_category. */
+const char *ck_category_name(int category);
+
+#endif

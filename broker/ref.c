@@ -1,0 +1,345 @@
+/*
+ * ref.c: sealed references (see ref.h). OpenSSL EVP AES-256-GCM with a
+ * random 96-bit nonce per reference; sub-keys for sealing and for the
+ * debtor hash are derived from each master key with HMAC-SHA256, so the
+ * hash never reveals the sealing key.
+ */
+#include "ref.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "chakong/status.h"
+#include "util.h"
+
+#define MAX_KEYS 8
+#define VERSION 1
+#define HDR 5		/* version + key id */
+#define NONCE 12
+#define TAG 16
+
+struct key {
+	uint8_t id[4];
+	uint8_t enc[32];
+	uint8_t mac[32];
+};
+
+struct ck_refkeys {
+	struct key keys[MAX_KEYS];
+	size_t n;
+};
+
+static void
+derive(const uint8_t master[32], const char *label, uint8_t out[32])
+{
+	unsigned int len = 32;
+
+	HMAC(EVP_sha256(), master, 32, (const unsigned char *)label,
+	    strlen(label), out, &len);
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+ck_refkeys_load(const char *path, struct ck_refkeys **out, char *err,
+    size_t errlen)
+{
+	struct ck_refkeys *k;
+	struct stat st;
+	char line[256];
+	unsigned lineno = 0;
+	FILE *fp;
+
+	*out = NULL;
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fileno(fp), &st) == 0 &&
+	    (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		snprintf(err, errlen, "%s: readable by group or others (mode "
+		    "%03o); chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+		fclose(fp);
+		return CK_ECONFIG;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k == NULL) {
+		fclose(fp);
+		return CK_ENOMEM;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		uint8_t master[32], digest[32];
+		size_t len = strcspn(line, "\r\n");
+		unsigned int dlen = 32;
+
+		lineno++;
+		line[len] = '\0';
+		if (len == 0 || line[0] == '#')
+			continue;
+		if (len != 64 || k->n == MAX_KEYS)
+			goto bad;
+		for (size_t i = 0; i < 32; i++) {
+			int hi = hexval(line[2 * i]), lo = hexval(line[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				goto bad;
+			master[i] = (uint8_t)(hi << 4 | lo);
+		}
+		derive(master, "chakong ref seal v1", k->keys[k->n].enc);
+		derive(master, "chakong debtor hash v1", k->keys[k->n].mac);
+		HMAC(EVP_sha256(), master, 32, (const unsigned char *)"id", 2,
+		    digest, &dlen);
+		memcpy(k->keys[k->n].id, digest, 4);
+		OPENSSL_cleanse(master, sizeof(master));
+		OPENSSL_cleanse(line, sizeof(line));
+		k->n++;
+	}
+	fclose(fp);
+	if (k->n == 0) {
+		snprintf(err, errlen, "%s: no key (expected lines of 64 hex "
+		    "digits; make one with `openssl rand -hex 32`)", path);
+		ck_refkeys_free(k);
+		return CK_ECONFIG;
+	}
+	*out = k;
+	return 0;
+bad:
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(fp);
+	snprintf(err, errlen, "%s:%u: expected 64 hex digits (at most %d "
+	    "keys)", path, lineno, MAX_KEYS);
+	ck_refkeys_free(k);
+	return CK_ECONFIG;
+}
+
+void
+ck_refkeys_free(struct ck_refkeys *keys)
+{
+	if (keys == NULL)
+		return;
+	OPENSSL_cleanse(keys, sizeof(*keys));
+	free(keys);
+}
+
+void
+ck_ref_debtor_hash(const struct ck_refkeys *keys, unsigned key_index,
+    const char *id, uint8_t out[16])
+{
+	uint8_t full[32];
+	unsigned int len = 32;
+
+	if (key_index >= keys->n)
+		key_index = 0;
+	HMAC(EVP_sha256(), keys->keys[key_index].mac, 32,
+	    (const unsigned char *)id, strlen(id), full, &len);
+	memcpy(out, full, 16);
+}
+
+/* ---- plaintext encoding ----------------------------------------------- */
+
+static bool
+put_str(uint8_t *buf, size_t *off, size_t max, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 255 || *off + 1 + n > max)
+		return false;
+	buf[(*off)++] = (uint8_t)n;
+	memcpy(buf + *off, s, n);
+	*off += n;
+	return true;
+}
+
+static bool
+get_str(const uint8_t *buf, size_t *off, size_t len, char *dst, size_t dstlen)
+{
+	size_t n;
+
+	if (*off >= len)
+		return false;
+	n = buf[(*off)++];
+	if (*off + n > len || n >= dstlen || memchr(buf + *off, 0, n) != NULL)
+		return false;
+	memcpy(dst, buf + *off, n);
+	dst[n] = '\0';
+	*off += n;
+	return true;
+}
+
+static size_t
+encode(const struct ck_ref *r, uint8_t *buf, size_t max)
+{
+	size_t off = 0;
+	uint64_t t = (uint64_t)r->issued_at;
+
+	if (max < 26)
+		return 0;
+	buf[off++] = r->type;
+	buf[off++] = r->category;
+	for (int i = 7; i >= 0; i--)
+		buf[off++] = (uint8_t)(t >> (8 * i));
+	memcpy(buf + off, r->debtor, 16);
+	off += 16;
+	if (!put_str(buf, &off, max, r->source) ||
+	    !put_str(buf, &off, max, r->asset_id) ||
+	    !put_str(buf, &off, max, r->encumbrance_id) ||
+	    !put_str(buf, &off, max, r->case_number) ||
+	    !put_str(buf, &off, max, r->court_id))
+		return 0;
+	return off;
+}
+
+static bool
+decode(const uint8_t *buf, size_t len, struct ck_ref *r)
+{
+	size_t off = 0;
+	uint64_t t = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 26)
+		return false;
+	r->type = buf[off++];
+	r->category = buf[off++];
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | buf[off++];
+	r->issued_at = (int64_t)t;
+	memcpy(r->debtor, buf + off, 16);
+	off += 16;
+	return get_str(buf, &off, len, r->source, sizeof(r->source)) &&
+	    get_str(buf, &off, len, r->asset_id, sizeof(r->asset_id)) &&
+	    get_str(buf, &off, len, r->encumbrance_id,
+	    sizeof(r->encumbrance_id)) &&
+	    get_str(buf, &off, len, r->case_number, sizeof(r->case_number)) &&
+	    get_str(buf, &off, len, r->court_id, sizeof(r->court_id)) &&
+	    off == len;
+}
+
+/* ---- AEAD ------------------------------------------------------------- */
+
+int
+ck_ref_seal(const struct ck_refkeys *keys, const struct ck_ref *ref,
+    uint8_t *out, size_t *outlen)
+{
+	const struct key *k = &keys->keys[0];
+	uint8_t plain[CK_REF_MAX_LEN];
+	size_t plen = encode(ref, plain, CK_REF_MAX_LEN - HDR - NONCE - TAG);
+	EVP_CIPHER_CTX *ctx;
+	int n, rc = CK_EINVAL;
+
+	if (plen == 0)
+		return CK_EINVAL;
+	out[0] = VERSION;
+	memcpy(out + 1, k->id, 4);
+	if (RAND_bytes(out + HDR, NONCE) != 1)
+		return CK_EINVAL;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return CK_ENOMEM;
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->enc,
+	    out + HDR) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, out, HDR) != 1 ||
+	    EVP_EncryptUpdate(ctx, out + HDR + NONCE, &n, plain,
+	    (int)plen) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, out + HDR + NONCE + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG,
+	    out + HDR + NONCE + plen) != 1)
+		goto done;
+	*outlen = HDR + NONCE + plen + TAG;
+	rc = 0;
+done:
+	OPENSSL_cleanse(plain, sizeof(plain));
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int
+ck_ref_open(const struct ck_refkeys *keys, const uint8_t *in, size_t len,
+    struct ck_ref *out)
+{
+	uint8_t plain[CK_REF_MAX_LEN];
+	const struct key *k = NULL;
+	unsigned idx = 0;
+	EVP_CIPHER_CTX *ctx;
+	size_t clen;
+	int n, rc = CK_EINVAL;
+
+	if (len < HDR + NONCE + TAG + 26 || len > CK_REF_MAX_LEN ||
+	    in[0] != VERSION)
+		return CK_EINVAL;
+	for (idx = 0; idx < keys->n; idx++) {
+		if (memcmp(keys->keys[idx].id, in + 1, 4) == 0) {
+			k = &keys->keys[idx];
+			break;
+		}
+	}
+	if (k == NULL)
+		return CK_EINVAL;
+	clen = len - HDR - NONCE - TAG;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return CK_ENOMEM;
+	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->enc,
+	    in + HDR) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, in, HDR) != 1 ||
+	    EVP_DecryptUpdate(ctx, plain, &n, in + HDR + NONCE,
+	    (int)clen) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG,
+	    (void *)(in + len - TAG)) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, plain + n, &n) != 1)
+		goto done;
+	if (!decode(plain, clen, out))
+		goto done;
+	out->key_index = idx;
+	rc = 0;
+done:
+	OPENSSL_cleanse(plain, sizeof(plain));
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int
+ck_ref_check(const struct ck_refkeys *keys, const struct ck_ref *ref,
+    uint8_t type, const char *debtor_id, const char *court_id, int64_t now,
+    const char **why)
+{
+	uint8_t h[16];
+
+	if (ref->type != type) {
+		*why = type == CK_REF_ASSET ? "not an asset reference" :
+		    "not a freeze reference";
+		return CK_EINVAL;
+	}
+	ck_ref_debtor_hash(keys, ref->key_index, debtor_id, h);
+	if (CRYPTO_memcmp(h, ref->debtor, sizeof(h)) != 0) {
+		*why = "issued for another debtor";
+		return CK_EINVAL;
+	}
+	if (strcmp(ref->court_id, court_id) != 0) {
+		*why = "issued to another court";
+		return CK_EINVAL;
+	}
+	if (now - ref->issued_at > CK_REF_MAX_AGE_S ||
+	    ref->issued_at > now + 300) {
+		*why = "older than 30 days (query again for a fresh one)";
+		return CK_EINVAL;
+	}
+	return 0;
+}
