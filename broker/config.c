@@ -442,10 +442,20 @@ on_adapter(struct parse *p, const char *k, const char *v)
 			    "a-z 0-9 - _ (loads ck_<module>.so)");
 		return parse_str(p, k, v, ad->module, sizeof(ad->module));
 	}
-	for (size_t i = 0; i < ad->nkv; i++)
-		if (strcmp(ad->kv[i].key, k) == 0)
-			return fail(p, "\"%s\" appears twice in [adapter.%s]",
-			    k, ad->name);
+	for (size_t i = 0; i < ad->nkv; i++) {
+		char *cur = ad->kv[i].value;
+		size_t len = strlen(cur);
+
+		if (strcmp(ad->kv[i].key, k) != 0)
+			continue;
+		/* an indented continuation line (or the key again) adds to
+		 * the list: dozens of banks do not fit one 200-byte line */
+		if (len + 2 + strlen(v) >= sizeof(ad->kv[i].value))
+			return fail(p, "%s: longer than %zu bytes in all", k,
+			    sizeof(ad->kv[i].value) - 1);
+		snprintf(cur + len, sizeof(ad->kv[i].value) - len, ", %s", v);
+		return 1;
+	}
 	if (ad->nkv == CK_MAX_ADAPTER_KEYS)
 		return fail(p, "more than %d keys in [adapter.%s]",
 		    CK_MAX_ADAPTER_KEYS, ad->name);

@@ -27,7 +27,7 @@
 #define CK_MAX_COURTS 64
 #define CK_MAX_ENDPOINTS 64
 #define CK_MAX_ADAPTERS 16
-#define CK_MAX_ADAPTER_KEYS 32
+#define CK_MAX_ADAPTER_KEYS 16
 #define CK_MAX_PREFIXES 16
 
 struct ck_court {
@@ -46,7 +46,7 @@ struct ck_adapter_conf {
 	char module[32];		/* loads ck_<module>.so */
 	struct {
 		char key[64];
-		char value[256];
+		char value[1024];
 	} kv[CK_MAX_ADAPTER_KEYS];
 	size_t nkv;
 	unsigned line;

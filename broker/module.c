@@ -143,6 +143,7 @@ ck_adapters_load(const struct ck_config *cfg, struct event_base *base,
 	ads->host.rpc_start = host_rpc_start;
 	ads->host.rpc_cancel = ck_pool_rpc_cancel;
 	ads->host.now_usec = ck_clock_now_usec;
+	ads->host.rpc_set_background = ck_pool_rpc_set_background;
 	for (size_t i = 0; i < cfg->nadapters; i++) {
 		struct ck_adapter *a = &ads->list[ads->n];
 

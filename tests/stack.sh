@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # stack.sh: one local chakong stack on free 127.0.0.1 ports.
 #
-#   tests/stack.sh up DIR     PKI, config, chakongd in the background; waits
-#                             until it is ready; writes DIR/stack.env
+#   tests/stack.sh up DIR     PKI, configs, the agency simulator (8 banks and
+#                             the real-estate, vehicle, household and
+#                             business registries) and chakongd in the
+#                             background; waits until both are ready;
+#                             writes DIR/stack.env
 #   tests/stack.sh down DIR   stops exactly the processes `up` started
 #
-# Today the stack is the broker alone; the agency simulators join it later
-# (each one a line in DIR/pids, stopped the same way).
-#
 # Files in DIR:
-#   pki/            tests/pki/mkpki output (CA, broker, courts, rogue, ...)
-#   chakongd.conf   the daemon's config (listen on port 0: the kernel picks)
+#   pki/            tests/pki/mkpki output (CA, broker, courts, rogue,
+#                   expired, agency-<id> for every simulated agency)
+#   ref.key         the broker's key for sealing asset_ref/freeze_ref
+#   agencysim.*     the simulator's ready file, log, exit status; sim-state/
+#   chakongd.conf   the daemon's config (listen on port 0: the kernel picks;
+#                   one [endpoint.X] per simulated agency, the adapters)
 #   chakongd.ready  written by chakongd once listening (grpc=, status=, pid=)
 #   chakongd.log    the daemon's stdout and stderr
 #   chakongd.exit   the daemon's exit status, written when it exits
@@ -19,6 +23,7 @@
 #                   signals PID only while /proc/PID/cmdline contains STRING,
 #                   so a recycled pid is never touched
 #   stack.env       shell-sourceable: CK_GRPC, CK_STATUS, CK_CA, CK_CERT, ...
+#                   and CK_SIM_* for the simulator's control interface
 #
 # Environment:
 #   CK_BUILD          build directory (default: build/ at the repository root;
@@ -30,6 +35,12 @@
 #   CK_LIMITS         more [limits] lines, newline-separated `key = value`
 #                     (tests that need small limits use it on a stack of
 #                     their own)
+#   CK_NO_SIM=1       the broker alone: no simulator, no adapters
+#   CK_SIM_SEED, CK_SIM_SIZE   the simulated population (default 42, 2000)
+#   CK_ENDPOINT_CONF  more lines for every [endpoint.X] (for instance
+#                     breaker settings a test needs)
+#   CK_EXTRA_CONF     more sections appended to chakongd.conf; @endpoint.X@
+#                     in it becomes that simulated endpoint's address
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -80,13 +91,15 @@ ensure_build() {
 	[[ $b == /* ]] || b=$PWD/$b
 	CK_BUILD=$b
 	CHAKONGD=$CK_BUILD/broker/chakongd
-	[[ -x $CHAKONGD ]] && return 0
+	AGENCYSIM=$CK_BUILD/tests/agencysim/agencysim
+	[[ -x $CHAKONGD && -x $AGENCYSIM ]] && return 0
 	echo "stack: no $CHAKONGD; building $CK_BUILD (test hooks on)" >&2
 	if [[ ! -f $CK_BUILD/build.ninja ]]; then
 		meson setup "$CK_BUILD" "$ROOT" -Dtest_hooks=true >&2
 	fi
 	ninja -C "$CK_BUILD" >&2
 	[[ -x $CHAKONGD ]] || die "build produced no $CHAKONGD"
+	[[ -x $AGENCYSIM ]] || die "build produced no $AGENCYSIM"
 }
 
 write_conf() {
@@ -112,17 +125,153 @@ ${CK_LIMITS:-}
 [court.440100]
 name = 广州市中级人民法院
 prefixes = 粤01
+custody_bank = icbc
+custody_account = 3602000019200000001
 
 [court.440600]
 name = 佛山市中级人民法院
 prefixes = 粤06
+custody_bank = icbc
+custody_account = 2013000019200000006
 EOF
+	if [[ -n ${SIM_READY:-} ]]; then
+		write_agencies "$SIM_READY" "$pki" "$DIR" >>"$conf.tmp"
+	fi
+	if [[ -n ${CK_EXTRA_CONF:-} ]]; then
+		extra_conf >>"$conf.tmp"
+	fi
 	mv -f "$conf.tmp" "$conf"
+}
+
+# CK_EXTRA_CONF with every @endpoint.X@ replaced by that simulated
+# endpoint's address (a test can point an endpoint of its own at one).
+extra_conf() {
+	local text=$CK_EXTRA_CONF key addr
+	while [[ $text =~ @(endpoint\.[a-z0-9_-]+)@ ]]; do
+		key=${BASH_REMATCH[1]}
+		addr=$(read_ready "${SIM_READY:-/dev/null}" "$key")
+		[[ -n $addr ]] || die "CK_EXTRA_CONF names @$key@, which the simulator does not serve"
+		text=${text//@$key@/$addr}
+	done
+	printf '\n%s\n' "$text"
+}
+
+BANKS="icbc abc boc ccb bocom cmb cgb psbc"
+REGISTRIES="realestate vehicle household enterprise"
+
+# write_agencies READY PKI DIR: the broker's side of the simulated agencies:
+# one endpoint per agency (its address from the simulator's ready file and
+# the identity its certificate must carry) and the five adapters.
+write_agencies() {
+	local ready=$1 pki=$2 dir=$3 id addr
+	printf '\n[agencies]\ncert = %s\nkey = %s\nca = %s\n' \
+		"$pki/broker.crt" "$pki/broker.key" "$pki/ca.crt"
+	printf 'module_dir = %s\nref_key = %s\n' \
+		"$CK_BUILD/adapters/modules" "$dir/ref.key"
+	for id in $BANKS $REGISTRIES; do
+		addr=$(read_ready "$ready" "endpoint.$id")
+		[[ -n $addr ]] || die "the simulator's ready file has no endpoint.$id"
+		printf '\n[endpoint.%s]\naddress = %s\n' "$id" "$addr"
+		printf 'identity = urn:chakong:agency:%s\n' "$id"
+		if [[ -n ${CK_ENDPOINT_CONF:-} ]]; then
+			printf '%s\n' "$CK_ENDPOINT_CONF"
+		fi
+	done
+	printf '\n[adapter.bank]\nmodule = bank\nendpoints = %s\n' \
+		"${BANKS// /, }"
+	for id in $REGISTRIES; do
+		printf '\n[adapter.%s]\nmodule = %s\nendpoint = %s\n' \
+			"$id" "$id" "$id"
+	done
 }
 
 # read_ready FILE KEY
 read_ready() {
 	sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1
+}
+
+# supervise NAME STRING LOG EXITF PIDF CMD...: run CMD in the background
+# under a supervisor shell that reaps it and writes its exit status (so
+# `down` and the tests learn how it ended although nobody waits for it);
+# record it in DIR/pids (signalled only while its command line contains
+# STRING). Sets SUPERVISED_PID. Only the process itself is ever signalled.
+supervise() {
+	local name=$1 want=$2 log=$3 exitf=$4 pidf=$5
+	shift 5
+	rm -f "$exitf" "$pidf"
+	# shellcheck disable=SC2016
+	bash -c '
+		exitf=$1 pidf=$2; shift 2
+		"$@" </dev/null &
+		child=$!
+		echo "$child" >"$pidf.tmp" && mv -f "$pidf.tmp" "$pidf"
+		wait "$child"
+		rc=$?
+		echo "$rc" >"$exitf.tmp" && mv -f "$exitf.tmp" "$exitf"
+	' ck-supervise "$exitf" "$pidf" "$@" \
+		</dev/null >>"$log" 2>&1 &
+	local sup=$! i pid=
+	for ((i = 0; i < 50; i++)); do
+		pid=$(cat "$pidf" 2>/dev/null || true)
+		[[ -n $pid ]] && break
+		sleep 0.1
+	done
+	[[ -n $pid ]] || die "the supervisor did not start $name"
+	printf '%s\t%s\t%s\nsupervisor\t%s\t%s\n' \
+		"$name" "$pid" "$want" "$sup" "$want" >>"$DIR/pids"
+	SUPERVISED_PID=$pid
+}
+
+# wait_ready NAME PID WANT READY LOG EXITF KEYS...: until READY has every KEY=
+wait_ready() {
+	local name=$1 pid=$2 want=$3 ready=$4 log=$5 exitf=$6
+	shift 6
+	local timeout=${CK_READY_TIMEOUT:-30} t0=$SECONDS key missing
+	while ((SECONDS - t0 < timeout)); do
+		missing=0
+		for key in "$@"; do
+			grep -q "^$key=" "$ready" 2>/dev/null || missing=1
+		done
+		((missing)) || return 0
+		if ! cmdline_has "$pid" "$want"; then
+			sleep 0.2 # let the supervisor record the status
+			echo "stack: $name exited during start-up" \
+				"(status $(cat "$exitf" 2>/dev/null || echo '?'))" >&2
+			tail_log "$log"
+			cmd_down "$DIR" >/dev/null 2>&1 || true
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "stack: $name not ready after ${timeout}s" >&2
+	cmd_down "$DIR" >/dev/null 2>&1 || true
+	tail_log "$log"
+	exit 1
+}
+
+# start_sim DIR PKI: certificates for every simulated agency, the broker's
+# reference key, then the simulator (one process, every endpoint).
+start_sim() {
+	local dir=$1 pki=$2 id
+	for id in sim $BANKS $REGISTRIES; do
+		[[ -f $pki/agency-$id.crt ]] ||
+			"$ROOT/tests/pki/mkpki" "$pki" agency "$id" >/dev/null
+	done
+	if [[ ! -s $dir/ref.key ]]; then
+		(umask 077 && openssl rand -hex 32 >"$dir/ref.key")
+	fi
+	local ready=$dir/agencysim.ready log=$dir/agencysim.log
+	local exitf=$dir/agencysim.exit pidf=$dir/agencysim.pid
+	local seed=${CK_SIM_SEED:-42} size=${CK_SIM_SIZE:-2000}
+	rm -f "$ready"
+	: >"$log"
+	supervise agencysim "$dir/sim-state" "$log" "$exitf" "$pidf" \
+		"$AGENCYSIM" --pki "$pki" --state "$dir/sim-state" \
+		--seed "$seed" --size "$size" --ready-file "$ready"
+	SIM_PID=$SUPERVISED_PID
+	wait_ready agencysim "$SIM_PID" "$dir/sim-state" "$ready" "$log" \
+		"$exitf" control pid endpoint.psbc endpoint.enterprise
+	SIM_READY=$ready
 }
 
 cmd_up() {
@@ -140,62 +289,23 @@ cmd_up() {
 	local pki=$dir/pki conf=$dir/chakongd.conf log=$dir/chakongd.log
 	local ready=$dir/chakongd.ready exitf=$dir/chakongd.exit
 	local pidf=$dir/chakongd.pid
+	DIR=$dir
 	"$ROOT/tests/pki/mkpki" "$pki" >/dev/null
-	write_conf "$conf" "$pki"
-	rm -f "$ready" "$exitf" "$pidf" "$dir/stack.env"
+	rm -f "$ready" "$exitf" "$pidf" "$dir/stack.env" "$dir/pids"
 	: >"$log"
 
-	# The supervisor runs chakongd, reaps it and writes its exit status:
-	# `down` and the tests learn how the daemon ended even though nobody
-	# waits for it. Only chakongd itself is ever signalled. Its output goes
-	# to the log so that nothing holds our caller's stdout/stderr open.
-	# shellcheck disable=SC2016
-	bash -c '
-		exitf=$1 pidf=$2; shift 2
-		"$@" </dev/null &
-		child=$!
-		echo "$child" >"$pidf.tmp" && mv -f "$pidf.tmp" "$pidf"
-		wait "$child"
-		rc=$?
-		echo "$rc" >"$exitf.tmp" && mv -f "$exitf.tmp" "$exitf"
-	' ck-supervise "$exitf" "$pidf" \
-		"$CHAKONGD" -c "$conf" --ready-file "$ready" \
-		</dev/null >>"$log" 2>&1 &
-	local sup=$!
-
-	local i pid=
-	for ((i = 0; i < 50; i++)); do
-		pid=$(cat "$pidf" 2>/dev/null || true)
-		[[ -n $pid ]] && break
-		sleep 0.1
-	done
-	[[ -n $pid ]] || die "the supervisor did not start chakongd"
-	printf 'chakongd\t%s\t%s\nsupervisor\t%s\t%s\n' \
-		"$pid" "$conf" "$sup" "$conf" >"$dir/pids"
-
-	local timeout=${CK_READY_TIMEOUT:-30} t0=$SECONDS ok=0
-	while ((SECONDS - t0 < timeout)); do
-		if [[ -s $ready ]] && grep -q '^status=' "$ready" &&
-			grep -q '^grpc=' "$ready"; then
-			ok=1
-			break
-		fi
-		if ! cmdline_has "$pid" "$conf"; then
-			sleep 0.2 # let the supervisor record the status
-			echo "stack: chakongd exited during start-up" \
-				"(status $(cat "$exitf" 2>/dev/null || echo '?'))" >&2
-			tail_log "$log"
-			cmd_down "$dir" >/dev/null 2>&1 || true
-			exit 1
-		fi
-		sleep 0.1
-	done
-	if ((!ok)); then
-		echo "stack: chakongd not ready after ${timeout}s" >&2
-		cmd_down "$dir" >/dev/null 2>&1 || true
-		tail_log "$log"
-		exit 1
+	if [[ ${CK_NO_SIM:-0} != 1 ]]; then
+		start_sim "$dir" "$pki"
 	fi
+	write_conf "$conf" "$pki"
+
+	local pid
+	supervise chakongd "$conf" "$log" "$exitf" "$pidf" \
+		"$CHAKONGD" -c "$conf" --ready-file "$ready"
+	pid=$SUPERVISED_PID
+
+	wait_ready chakongd "$pid" "$conf" "$ready" "$log" "$exitf" \
+		grpc status
 
 	local grpc status rpid
 	grpc=$(read_ready "$ready" grpc)
@@ -224,6 +334,18 @@ cmd_up() {
 		echo "export CK_CONF=$(sq "$conf")"
 		echo "export CK_LOG=$(sq "$log")"
 		echo "export CK_EXIT_FILE=$(sq "$exitf")"
+		if [[ -n ${SIM_READY:-} ]]; then
+			echo "export CK_SIM_CONTROL=$(sq "$(read_ready "$SIM_READY" control)")"
+			echo "export CK_SIM_PID=$(sq "$SIM_PID")"
+			echo "export CK_SIM_READY=$(sq "$SIM_READY")"
+			echo "export CK_SIM_STATE=$(sq "$dir/sim-state")"
+			echo "export CK_SIM_LOG=$(sq "$dir/agencysim.log")"
+			echo "export CK_SIM_SEED=$(sq "${CK_SIM_SEED:-42}")"
+			echo "export CK_SIM_SIZE=$(sq "${CK_SIM_SIZE:-2000}")"
+			echo "export CK_SIM_BANKS=$(sq "$BANKS")"
+			echo "export CK_SIM_REGISTRIES=$(sq "$REGISTRIES")"
+			echo "export CK_REF_KEY=$(sq "$dir/ref.key")"
+		fi
 	} >"$dir/stack.env.tmp"
 	mv -f "$dir/stack.env.tmp" "$dir/stack.env"
 	echo "stack: up in $dir: grpc=$grpc status=$status pid=$pid"
@@ -298,7 +420,8 @@ cmd_down() {
 		fi
 	done
 
-	rm -f "$pids" "$dir/stack.env" "$dir/chakongd.ready"
+	rm -f "$pids" "$dir/stack.env" "$dir/chakongd.ready" \
+		"$dir/agencysim.ready"
 	local rc
 	rc=$(cat "$dir/chakongd.exit" 2>/dev/null || echo '?')
 	echo "stack: down in $dir (chakongd exit status $rc)"

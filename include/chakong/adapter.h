@@ -28,7 +28,16 @@
  * an adapter does may block: no blocking I/O, no sleeping, no DNS.
  *
  * Strings are NUL-terminated UTF-8. Money is int64 fen with an ISO 4217
- * code; legal dates are "YYYY-MM-DD" in UTC+8.
+ * code; legal dates are "YYYY-MM-DD" in UTC+8. A log_id is never NULL
+ * ("-" outside a call). Modules link nothing of the broker's: everything
+ * they may call is in struct ck_host (status.h's codes are constants;
+ * ck_strerror() is the broker's, not theirs).
+ *
+ * Conventions for modules (not enforced by the ABI): a module serving one
+ * endpoint takes `endpoint = <name>` and names its source after itself
+ * unless given `source = <name>` (two instances of one module need
+ * distinct sources); `categories` is per module, so a module serving a
+ * category chosen by configuration is one module per category.
  */
 #ifndef CHAKONG_ADAPTER_H
 #define CHAKONG_ADAPTER_H
@@ -213,7 +222,7 @@ struct ck_asset {
 	size_t nmembers;
 	const char *status;		/* enterprise: active, revoked, ... */
 	const char *legal_representative;
-	int64_t registered_capital_fen;
+	int64_t registered_capital_fen;	/* in `currency` */
 	const char *established_on;
 
 	const struct ck_encumbrance *encumbrances;
@@ -314,9 +323,10 @@ struct ck_host {
 	/*
 	 * Start a unary call of `path` ("/chakong.agency.v1.Bank/Freeze")
 	 * with a serialised request. timeout_usec is capped by the endpoint's
-	 * own timeout. A call the endpoint's caps or breaker refuse is
-	 * answered UNAVAILABLE with CK_DELIVERY_NOT_SENT (through cb, not
-	 * here). Returns 0, or < 0 (CK_ENOMEM, CK_EINVAL) without calling cb.
+	 * own timeout (0 means the endpoint's timeout). A call the
+	 * endpoint's caps or breaker refuse is answered UNAVAILABLE with
+	 * CK_DELIVERY_NOT_SENT (through cb, not here). Returns 0, or < 0
+	 * (CK_ENOMEM, CK_EINVAL) without calling cb.
 	 */
 	int (*rpc_start)(struct ck_channel *ch, const char *path,
 	    const uint8_t *req, size_t len, uint64_t timeout_usec,
@@ -326,6 +336,13 @@ struct ck_host {
 
 	/* The broker's wall clock (tests move it): Unix microseconds. */
 	uint64_t (*now_usec)(void);
+
+	/*
+	 * Mark a started call as background work (origin "scheduled"): when
+	 * the endpoint's concurrency cap makes calls wait, interactive ones
+	 * go first. Call right after rpc_start().
+	 */
+	void (*rpc_set_background)(struct ck_rpc *rpc);
 };
 
 /* ---- what an adapter exports ----------------------------------------- */
@@ -362,8 +379,12 @@ struct ck_adapter_ops {
 	 */
 	int (*start)(void *self, const struct ck_agency_call *call,
 	    ck_done_cb done, void *arg, void **handle);
-	/* Stop a started call: done is not called after this returns, and
-	 * the adapter cancels its outbound calls. */
+	/*
+	 * Stop a started call: done is not called after this returns, and
+	 * the adapter cancels its outbound calls. A handle is dead once done
+	 * has returned; the broker never cancels a finished call, and a
+	 * cancel from inside done is a no-op.
+	 */
 	void (*cancel)(void *handle);
 };
 

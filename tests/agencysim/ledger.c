@@ -34,10 +34,6 @@
 #define NO_DAY	   INT64_MIN
 #define DIGEST_LEN 32
 
-typedef Chakong__Test__V1__LedgerAsset asset_t;
-typedef Chakong__Test__V1__LedgerEncumbrance enc_t;
-typedef Chakong__Agency__V1__CallContext callctx_t;
-
 struct sim_ledger {
 	MDB_env *env;
 	MDB_dbi assets, encs, idem, meta;
@@ -98,7 +94,7 @@ kind_name(enum sim_kind kind)
 }
 
 static enum sim_kind
-kind_of(const asset_t *a)
+kind_of(const Chakong__Test__V1__LedgerAsset *a)
 {
 	if (strcmp(a->kind, "realestate") == 0)
 		return SIM_KIND_REALESTATE;
@@ -159,25 +155,25 @@ today_of(int64_t now)
 }
 
 static bool
-is_live(const enc_t *e)
+is_live(const Chakong__Test__V1__LedgerEncumbrance *e)
 {
 	return strcmp(e->state, SIM_STATE_LIVE) == 0;
 }
 
 static bool
-started(const enc_t *e)
+started(const Chakong__Test__V1__LedgerEncumbrance *e)
 {
 	return e->effective_date[0] != '\0';
 }
 
 static int64_t
-balance_of(const asset_t *a)
+balance_of(const Chakong__Test__V1__LedgerAsset *a)
 {
 	return a->base_balance_fen + a->deposited_fen - a->deducted_fen;
 }
 
 static int64_t
-frozen_total(const asset_t *a)
+frozen_total(const Chakong__Test__V1__LedgerAsset *a)
 {
 	int64_t sum = 0;
 
@@ -209,7 +205,8 @@ key_fits(char *buf, size_t len, int n)
 /* ---- the rules -------------------------------------------------------- */
 
 static void
-start(struct ck_arena *arena, enc_t *e, int64_t day)
+start(struct ck_arena *arena, Chakong__Test__V1__LedgerEncumbrance *e,
+    int64_t day)
 {
 	e->effective_date = day_str(arena, day);
 	e->expiry_date =
@@ -222,13 +219,14 @@ start(struct ck_arena *arena, enc_t *e, int64_t day)
  * (freeze or seal), take effect on `day` if they had not yet.
  */
 static void
-distribute(struct ck_arena *arena, asset_t *a, int64_t day)
+distribute(
+    struct ck_arena *arena, Chakong__Test__V1__LedgerAsset *a, int64_t day)
 {
 	int64_t avail = balance_of(a) - frozen_total(a);
 	bool first = true;
 
 	for (size_t i = 0; i < a->n_encumbrances; i++) {
-		enc_t *e = a->encumbrances[i];
+		Chakong__Test__V1__LedgerEncumbrance *e = a->encumbrances[i];
 		int64_t want;
 
 		if (!is_live(e))
@@ -248,13 +246,13 @@ distribute(struct ck_arena *arena, asset_t *a, int64_t day)
 
 /* The reported fields: waiting, queued parts and queue positions. */
 static void
-derive(asset_t *a)
+derive(Chakong__Test__V1__LedgerAsset *a)
 {
 	bool bank = kind_of(a) == SIM_KIND_BANK, earlier = false;
 	int32_t pos = 0;
 
 	for (size_t i = 0; i < a->n_encumbrances; i++) {
-		enc_t *e = a->encumbrances[i];
+		Chakong__Test__V1__LedgerEncumbrance *e = a->encumbrances[i];
 		bool queued;
 
 		if (!is_live(e)) {
@@ -276,14 +274,15 @@ derive(asset_t *a)
  * after its expiry date, promoting what waits behind it.
  */
 static void
-settle(struct ck_arena *arena, asset_t *a, int64_t today)
+settle(struct ck_arena *arena, Chakong__Test__V1__LedgerAsset *a, int64_t today)
 {
 	for (;;) {
-		enc_t *x = NULL;
+		Chakong__Test__V1__LedgerEncumbrance *x = NULL;
 		int64_t xe = 0;
 
 		for (size_t i = 0; i < a->n_encumbrances; i++) {
-			enc_t *e = a->encumbrances[i];
+			Chakong__Test__V1__LedgerEncumbrance *e =
+			    a->encumbrances[i];
 			int64_t exp;
 
 			if (!is_live(e) || !started(e))
@@ -319,10 +318,10 @@ asset_key(char *buf, size_t len, enum sim_kind kind, const char *scope,
 
 /* The record of an asset nobody touched yet. */
 static int
-synth_asset(
-    const struct sim_asset_ref *ref, struct ck_arena *arena, asset_t **out)
+synth_asset(const struct sim_asset_ref *ref, struct ck_arena *arena,
+    Chakong__Test__V1__LedgerAsset **out)
 {
-	asset_t *a = ck_arena_alloc(arena, sizeof(*a));
+	Chakong__Test__V1__LedgerAsset *a = ck_arena_alloc(arena, sizeof(*a));
 
 	if (a == NULL)
 		return CK_ENOMEM;
@@ -345,11 +344,12 @@ synth_asset(
 
 static int
 load_asset(MDB_txn *txn, struct sim_ledger *lg, const char *key,
-    const struct sim_asset_ref *ref, struct ck_arena *arena, asset_t **out)
+    const struct sim_asset_ref *ref, struct ck_arena *arena,
+    Chakong__Test__V1__LedgerAsset **out)
 {
 	MDB_val k = { strlen(key), (void *)key }, v;
 	ProtobufCAllocator alloc;
-	asset_t *a;
+	Chakong__Test__V1__LedgerAsset *a;
 	int rc = mdb_get(txn, lg->assets, &k, &v);
 
 	if (rc == MDB_NOTFOUND)
@@ -374,7 +374,7 @@ load_asset(MDB_txn *txn, struct sim_ledger *lg, const char *key,
 }
 
 static int
-save_asset(struct op *op, const asset_t *a)
+save_asset(struct op *op, const Chakong__Test__V1__LedgerAsset *a)
 {
 	char key[256];
 	size_t len = chakong__test__v1__ledger_asset__get_packed_size(a);
@@ -419,7 +419,8 @@ next_seq(struct op *op, uint64_t *out)
 }
 
 static int
-put_enc_index(struct op *op, const char *id, const asset_t *a)
+put_enc_index(
+    struct op *op, const char *id, const Chakong__Test__V1__LedgerAsset *a)
 {
 	char key[256], val[257];
 	MDB_val k, v;
@@ -445,7 +446,8 @@ put_enc_index(struct op *op, const char *id, const asset_t *a)
  * the encumbrance. CK_ENOTFOUND when the scope has no such id.
  */
 static int
-find_enc(struct op *op, const char *id, asset_t **a, enc_t **e)
+find_enc(struct op *op, const char *id, Chakong__Test__V1__LedgerAsset **a,
+    Chakong__Test__V1__LedgerEncumbrance **e)
 {
 	char key[256], akey[257];
 	MDB_val k, v;
@@ -554,7 +556,7 @@ sim_ledger_close(struct sim_ledger *lg)
 
 int
 sim_ledger_view(struct sim_ledger *lg, const struct sim_asset_ref *ref,
-    int64_t now, struct ck_arena *arena, asset_t **out)
+    int64_t now, struct ck_arena *arena, Chakong__Test__V1__LedgerAsset **out)
 {
 	char key[256];
 	MDB_txn *txn;
@@ -581,7 +583,8 @@ sim_ledger_view(struct sim_ledger *lg, const struct sim_asset_ref *ref,
 }
 
 static Chakong__Agency__V1__Encumbrance *
-to_encumbrance(struct ck_arena *arena, const asset_t *a, const enc_t *e)
+to_encumbrance(struct ck_arena *arena, const Chakong__Test__V1__LedgerAsset *a,
+    const Chakong__Test__V1__LedgerEncumbrance *e)
 {
 	Chakong__Agency__V1__Encumbrance *x = ck_arena_alloc(arena, sizeof(*x));
 	bool bank = kind_of(a) == SIM_KIND_BANK;
@@ -608,7 +611,8 @@ to_encumbrance(struct ck_arena *arena, const asset_t *a, const enc_t *e)
 }
 
 static int
-live_encumbrances(struct ck_arena *arena, const asset_t *a,
+live_encumbrances(struct ck_arena *arena,
+    const Chakong__Test__V1__LedgerAsset *a,
     Chakong__Agency__V1__Encumbrance ***encs, size_t *nencs)
 {
 	size_t n = 0;
@@ -631,7 +635,7 @@ int
 sim_ledger_account(struct sim_ledger *lg, const struct sim_asset_ref *ref,
     int64_t now, struct ck_arena *arena, Chakong__Agency__V1__Account *acct)
 {
-	asset_t *a;
+	Chakong__Test__V1__LedgerAsset *a;
 	int rc = sim_ledger_view(lg, ref, now, arena, &a);
 
 	if (rc != 0)
@@ -648,7 +652,7 @@ sim_ledger_seals(struct sim_ledger *lg, const struct sim_asset_ref *ref,
     int64_t now, struct ck_arena *arena,
     Chakong__Agency__V1__Encumbrance ***encs, size_t *nencs)
 {
-	asset_t *a;
+	Chakong__Test__V1__LedgerAsset *a;
 	int rc = sim_ledger_view(lg, ref, now, arena, &a);
 
 	if (rc != 0)
@@ -665,13 +669,14 @@ sim_ledger_seals(struct sim_ledger *lg, const struct sim_asset_ref *ref,
  */
 static int
 digest(const char *method, const char *scope, const ProtobufCMessage *req,
-    const callctx_t *ctx, uint8_t out[DIGEST_LEN])
+    const Chakong__Agency__V1__CallContext *ctx, uint8_t out[DIGEST_LEN])
 {
 	const ProtobufCFieldDescriptor *f =
 	    protobuf_c_message_descriptor_get_field_by_name(
 		req->descriptor, "ctx");
-	callctx_t c = CHAKONG__AGENCY__V1__CALL_CONTEXT__INIT;
-	callctx_t *cp = &c;
+	Chakong__Agency__V1__CallContext c =
+	    CHAKONG__AGENCY__V1__CALL_CONTEXT__INIT;
+	Chakong__Agency__V1__CallContext *cp = &c;
 	size_t sz = req->descriptor->sizeof_message, ml, sl, len;
 	uint8_t *copy, *buf;
 	int rc = 0;
@@ -725,7 +730,7 @@ set_rejected(
 
 static int
 run_op(struct sim_ledger *lg, const char *scope, const char *method,
-    const ProtobufCMessage *req, const callctx_t *ctx,
+    const ProtobufCMessage *req, const Chakong__Agency__V1__CallContext *ctx,
     const struct sim_asset_ref *ref, int64_t now, struct ck_arena *arena,
     const ProtobufCMessageDescriptor *rdesc, op_fn fn, ProtobufCMessage **out,
     struct sim_outcome *oc)
@@ -844,11 +849,13 @@ reject(struct op *op, const char *fmt, ...)
 }
 
 static int
-new_enc(struct op *op, asset_t *a, const callctx_t *ctx, const char *prefix,
-    int32_t days, int64_t fen, enc_t **out)
+new_enc(struct op *op, Chakong__Test__V1__LedgerAsset *a,
+    const Chakong__Agency__V1__CallContext *ctx, const char *prefix,
+    int32_t days, int64_t fen, Chakong__Test__V1__LedgerEncumbrance **out)
 {
-	enc_t *e = ck_arena_alloc(op->arena, sizeof(*e));
-	enc_t **arr =
+	Chakong__Test__V1__LedgerEncumbrance *e =
+	    ck_arena_alloc(op->arena, sizeof(*e));
+	Chakong__Test__V1__LedgerEncumbrance **arr =
 	    ck_arena_alloc(op->arena, (a->n_encumbrances + 1) * sizeof(*arr));
 	char id[64];
 	uint64_t seq;
@@ -889,8 +896,8 @@ op_freeze(struct op *op)
 	Chakong__Agency__V1__FreezeReply *r = (void *)op->reply;
 	const struct sim_asset_ref *ref = op->ref;
 	char key[256], prefix[24];
-	asset_t *a;
-	enc_t *e;
+	Chakong__Test__V1__LedgerAsset *a;
+	Chakong__Test__V1__LedgerEncumbrance *e;
 	int rc;
 
 	if (ref == NULL) {
@@ -960,7 +967,9 @@ sim_ledger_freeze(struct sim_ledger *lg, const char *scope,
  */
 static int
 own_enc(struct op *op, const char *id, const Chakong__Agency__V1__Subject *s,
-    const callctx_t *ctx, asset_t **a, enc_t **e)
+    const Chakong__Agency__V1__CallContext *ctx,
+    Chakong__Test__V1__LedgerAsset **a,
+    Chakong__Test__V1__LedgerEncumbrance **e)
 {
 	int rc = find_enc(op, id, a, e);
 
@@ -1002,8 +1011,8 @@ op_deduct(struct op *op)
 	Chakong__Agency__V1__DeductReply *r = (void *)op->reply;
 	char tid[64];
 	uint64_t seq;
-	asset_t *a;
-	enc_t *e;
+	Chakong__Test__V1__LedgerAsset *a;
+	Chakong__Test__V1__LedgerEncumbrance *e;
 	int rc;
 
 	if ((rc = own_enc(
@@ -1077,8 +1086,8 @@ op_seal(struct op *op)
 	Chakong__Agency__V1__SealReply *r = (void *)op->reply;
 	const struct sim_asset_ref *ref = op->ref;
 	char key[256];
-	asset_t *a;
-	enc_t *e;
+	Chakong__Test__V1__LedgerAsset *a;
+	Chakong__Test__V1__LedgerEncumbrance *e;
 	int32_t max;
 	int rc;
 
@@ -1099,7 +1108,8 @@ op_seal(struct op *op)
 		return rc;
 	settle(op->arena, a, op->today);
 	for (size_t i = 0; i < a->n_encumbrances; i++) {
-		const enc_t *o = a->encumbrances[i];
+		const Chakong__Test__V1__LedgerEncumbrance *o =
+		    a->encumbrances[i];
 
 		if (is_live(o) &&
 		    strcmp(o->court_id, req->ctx->court_id) == 0 &&
@@ -1149,8 +1159,8 @@ op_extend(struct op *op)
 {
 	const Chakong__Agency__V1__ExtendRequest *req = op->req;
 	Chakong__Agency__V1__ExtendReply *r = (void *)op->reply;
-	asset_t *a;
-	enc_t *e;
+	Chakong__Test__V1__LedgerAsset *a;
+	Chakong__Test__V1__LedgerEncumbrance *e;
 	int32_t max;
 	int rc;
 
@@ -1197,8 +1207,8 @@ op_release(struct op *op)
 {
 	const Chakong__Agency__V1__ReleaseRequest *req = op->req;
 	Chakong__Agency__V1__ReleaseReply *r = (void *)op->reply;
-	asset_t *a;
-	enc_t *e;
+	Chakong__Test__V1__LedgerAsset *a;
+	Chakong__Test__V1__LedgerEncumbrance *e;
 	int rc;
 
 	if ((rc = own_enc(op, req->encumbrance_id, req->subject, req->ctx, &a,
@@ -1237,7 +1247,7 @@ sim_ledger_deposit(struct sim_ledger *lg, const struct sim_asset_ref *ref,
 	struct ck_arena *arena = ck_arena_new();
 	struct op op;
 	char key[256];
-	asset_t *a;
+	Chakong__Test__V1__LedgerAsset *a;
 	int64_t before;
 	int rc;
 
