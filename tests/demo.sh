@@ -66,7 +66,18 @@ echo "connection from $DIR/stack.env: CK_GRPC=$CK_GRPC CK_CERT=$CK_CERT"
 ctl health
 ctl query --id 11010519491231002X --name 张三 \
 	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
-ctl query --json --id 11010519491231002X --name 张三 \
+echo
+echo "# the same debtor's vehicle, for machines:"
+ctl query --json --category vehicle --id 11010519491231002X --name 张三 \
+	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
+echo
+echo "# an enterprise debtor (unified social credit code), registries only:"
+ctl query --uscc 91110000600037341L --name 某某有限公司 \
+	--category enterprise,real-estate,vehicle \
+	--case '(2020)粤01执45号' --claim 800000.00 --officer GZ0001
+echo
+echo "# a debtor no agency knows: NOT_FOUND per source, not an error"
+ctl query --category deposit --id 513101198201130014 --name 王五 \
 	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
 echo
 echo "# an identity number whose check character is wrong:"

@@ -37,13 +37,21 @@ def test_query_json(stack):
     r = ctl(stack, *QUERY, "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert len(doc["sources"]) == 5, doc
+    # 8 banks and 4 registries in the stack; 张三 has ICBC, CCB and CMB
+    # accounts, a flat and a car (tests/agencysim's demo subject)
+    assert len(doc["sources"]) == 12, doc
+    by = {s["source"]: s for s in doc["sources"]}
+    assert by["bank:icbc"]["status"] == "OK"
+    assert by["bank:abc"]["status"] == "NOT_FOUND"
+    icbc = by["bank:icbc"]["assets"]
+    assert icbc and icbc[0]["asset_ref"], icbc
+    assert by["vehicle"]["assets"][0]["vehicle"]["plate"] == "粤A12345"
 
 
 def test_query_categories(stack):
     r = ctl(stack, *QUERY, "--category", "deposit,vehicle", "--json")
     assert r.returncode == 0, r.stderr
-    cats = sorted(s["category"] for s in json.loads(r.stdout)["sources"])
+    cats = sorted({s["category"] for s in json.loads(r.stdout)["sources"]})
     assert cats == ["deposit", "vehicle"], cats
 
 
