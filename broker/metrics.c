@@ -12,12 +12,14 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 
 #include "chakong/status.h"
 #include "grpc_frame.h"
+#include "histogram.h"
 #include "util.h"
 
 #define MAX_METHODS	64
@@ -25,52 +27,10 @@
 /* Not a valid gRPC path, so it can never collide with a real method. */
 #define UNKNOWN_METHOD "(unknown)"
 
-/*
- * The latency buckets: upper bounds in µs and the same as Prometheus `le`
- * labels in seconds, side by side so they cannot drift apart. A cached
- * Query answers in well under a millisecond, a live fan-out to agencies in
- * tens of milliseconds to seconds, and a hung agency is cut off by the
- * caller's deadline, which is seldom above a minute or two; so the buckets
- * are dense below a second and sparse above. One more bucket, +Inf, follows
- * the last.
- */
-static const struct {
-	uint64_t usec;
-	const char *le;
-} bounds[] = {
-	{ 500, "0.0005" },
-	{ 1000, "0.001" },
-	{ 2500, "0.0025" },
-	{ 5000, "0.005" },
-	{ 10000, "0.01" },
-	{ 25000, "0.025" },
-	{ 50000, "0.05" },
-	{ 100000, "0.1" },
-	{ 250000, "0.25" },
-	{ 500000, "0.5" },
-	{ 1000000, "1" },
-	{ 2500000, "2.5" },
-	{ 5000000, "5" },
-	{ 10000000, "10" },
-	{ 30000000, "30" },
-	{ 60000000, "60" },
-	{ 120000000, "120" },
-};
-#define NFINITE	 CK_ARRAY_SIZE(bounds)
-#define NBUCKETS (NFINITE + 1)
-
-struct hist {
-	uint64_t bucket[NBUCKETS]; /* not cumulative */
-	uint64_t count;
-	uint64_t sum_usec;
-	uint64_t min_usec; /* valid when count > 0 */
-	uint64_t max_usec;
-};
-
 struct method {
 	char name[METHOD_NAME_LEN];
 	uint64_t calls[CK_GRPC_NSTATUS];
-	struct hist lat;
+	struct ck_hist lat;
 };
 
 /*
@@ -118,85 +78,6 @@ ck_metrics_method(const char *full_name)
 	return i;
 }
 
-/* First bucket whose bound is >= usec: Prometheus buckets are `le`. */
-static unsigned
-bucket_of(uint64_t usec)
-{
-	unsigned i;
-
-	for (i = 0; i < NFINITE; i++)
-		if (usec <= bounds[i].usec)
-			break;
-	return i;
-}
-
-static void
-hist_add(struct hist *h, uint64_t usec)
-{
-	h->bucket[bucket_of(usec)]++;
-	if (h->count == 0 || usec < h->min_usec)
-		h->min_usec = usec;
-	if (usec > h->max_usec)
-		h->max_usec = usec;
-	h->count++;
-	h->sum_usec += usec;
-}
-
-static void
-hist_merge(struct hist *into, const struct hist *h)
-{
-	if (h->count == 0)
-		return;
-	for (unsigned i = 0; i < NBUCKETS; i++)
-		into->bucket[i] += h->bucket[i];
-	if (into->count == 0 || h->min_usec < into->min_usec)
-		into->min_usec = h->min_usec;
-	if (h->max_usec > into->max_usec)
-		into->max_usec = h->max_usec;
-	into->count += h->count;
-	into->sum_usec += h->sum_usec;
-}
-
-/*
- * Like Prometheus' histogram_quantile(): find the bucket holding the
- * q-th observation and interpolate linearly inside it. Unlike it, we know
- * the observed min and max, so the bucket is narrowed to them: the +Inf
- * bucket gets a finite top, and a tight distribution (every call 3 ms)
- * reports 3 ms rather than somewhere between 2.5 and 5.
- */
-static double
-hist_quantile_usec(const struct hist *h, double q)
-{
-	double rank, lo, hi, cum = 0;
-	unsigned i;
-
-	if (h->count == 0)
-		return -1;
-	if (q <= 0)
-		return (double)h->min_usec;
-	if (q >= 1)
-		return (double)h->max_usec;
-	rank = q * (double)h->count;
-	for (i = 0; i < NBUCKETS; i++) {
-		double n = (double)h->bucket[i];
-
-		if (n > 0 && cum + n >= rank)
-			break;
-		cum += n;
-	}
-	if (i == NBUCKETS) /* only by rounding: the top is the max */
-		return (double)h->max_usec;
-	lo = i == 0 ? 0 : (double)bounds[i - 1].usec;
-	hi = i < NFINITE ? (double)bounds[i].usec : (double)h->max_usec;
-	if (lo < (double)h->min_usec)
-		lo = (double)h->min_usec;
-	if (hi > (double)h->max_usec)
-		hi = (double)h->max_usec;
-	if (hi < lo)
-		hi = lo;
-	return lo + (hi - lo) * (rank - cum) / (double)h->bucket[i];
-}
-
 void
 ck_metrics_observe(int method, int grpc_code, uint64_t usec)
 {
@@ -208,7 +89,7 @@ ck_metrics_observe(int method, int grpc_code, uint64_t usec)
 		grpc_code = CK_GRPC_UNKNOWN;
 	m = &M.method[method];
 	m->calls[grpc_code]++;
-	hist_add(&m->lat, usec);
+	ck_hist_observe(&m->lat, usec);
 }
 
 void
@@ -314,31 +195,39 @@ ck_metrics_calls(int method, int grpc_code)
 	return n;
 }
 
-static double
-hist_quantile_ms(const struct hist *h, double q)
-{
-	return h->count > 0 ? hist_quantile_usec(h, q) / 1000.0 : -1;
-}
-
 double
 ck_metrics_latency_ms(int method, double q)
 {
-	struct hist all;
+	struct ck_hist all;
 
 	if (method >= M.nmethods)
 		return -1;
 	if (method >= 0)
-		return hist_quantile_ms(&M.method[method].lat, q);
+		return ck_hist_quantile_ms(&M.method[method].lat, q);
 	memset(&all, 0, sizeof(all));
 	for (int i = 0; i < M.nmethods; i++)
-		hist_merge(&all, &M.method[i].lat);
-	return hist_quantile_ms(&all, q);
+		ck_hist_merge(&all, &M.method[i].lat);
+	return ck_hist_quantile_ms(&all, q);
 }
 
 /*
  * Label values escape exactly backslash, double quote and newline (text
  * format 0.0.4); everything else, UTF-8 included, passes through.
  */
+static const char *
+label_escape(char c)
+{
+	switch (c) {
+	case '\\':
+		return "\\\\";
+	case '"':
+		return "\\\"";
+	case '\n':
+		return "\\n";
+	}
+	return NULL;
+}
+
 void
 ck_metrics_label_value(struct evbuffer *out, const char *s)
 {
@@ -346,15 +235,9 @@ ck_metrics_label_value(struct evbuffer *out, const char *s)
 
 	evbuffer_add(out, "\"", 1);
 	for (; *s != '\0'; s++) {
-		const char *esc;
+		const char *esc = label_escape(*s);
 
-		if (*s == '\\')
-			esc = "\\\\";
-		else if (*s == '"')
-			esc = "\\\"";
-		else if (*s == '\n')
-			esc = "\\n";
-		else
+		if (esc == NULL)
 			continue;
 		evbuffer_add(out, start, (size_t)(s - start));
 		evbuffer_add(out, esc, 2);
@@ -362,6 +245,34 @@ ck_metrics_label_value(struct evbuffer *out, const char *s)
 	}
 	evbuffer_add(out, start, (size_t)(s - start));
 	evbuffer_add(out, "\"", 1);
+}
+
+int
+ck_metrics_label(char *dst, size_t len, const char *name, const char *value)
+{
+	int r = snprintf(dst, len, "%s=\"", name);
+	size_t n;
+
+	if (r < 0 || (size_t)r >= len)
+		goto toolong;
+	for (n = (size_t)r; *value != '\0'; value++) {
+		const char *esc = label_escape(*value);
+		size_t k = esc != NULL ? 2 : 1;
+
+		if (len - n < k + 2) /* and room for the '"' and the NUL */
+			goto toolong;
+		memcpy(dst + n, esc != NULL ? esc : value, k);
+		n += k;
+	}
+	if (len - n < 2)
+		goto toolong;
+	dst[n++] = '"';
+	dst[n] = '\0';
+	return 0;
+toolong:
+	if (len > 0)
+		dst[0] = '\0';
+	return CK_ELIMIT;
 }
 
 static void
@@ -378,17 +289,15 @@ family(
 	    out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One sample with a method label and, when lname is set, one more label. */
+/* One sample with a method label and one more label. */
 static void
 sample(struct evbuffer *out, const char *name, const char *method,
     const char *lname, const char *lvalue, uint64_t value)
 {
 	evbuffer_add_printf(out, "%s{method=", name);
 	ck_metrics_label_value(out, method);
-	if (lname != NULL) {
-		evbuffer_add_printf(out, ",%s=", lname);
-		ck_metrics_label_value(out, lvalue);
-	}
+	evbuffer_add_printf(out, ",%s=", lname);
+	ck_metrics_label_value(out, lvalue);
 	evbuffer_add_printf(out, "} %" PRIu64 "\n", value);
 }
 
@@ -423,21 +332,13 @@ write_durations(struct evbuffer *out)
 	    "trailers.");
 	for (int i = 0; i < M.nmethods; i++) {
 		const struct method *m = &M.method[i];
-		uint64_t cum = 0;
+		char labels[CK_METRICS_LABEL_SIZE(
+		    "method", METHOD_NAME_LEN - 1)];
 
-		for (unsigned b = 0; b < NBUCKETS; b++) {
-			cum += m->lat.bucket[b];
-			sample(out, "chakong_grpc_call_duration_seconds_bucket",
-			    m->name, "le", b < NFINITE ? bounds[b].le : "+Inf",
-			    cum);
-		}
-		/* Integer arithmetic: exact, and no locale in the way. */
-		evbuffer_add_printf(out, "%s_sum{method=", name);
-		ck_metrics_label_value(out, m->name);
-		evbuffer_add_printf(out, "} %" PRIu64 ".%06" PRIu64 "\n",
-		    m->lat.sum_usec / 1000000, m->lat.sum_usec % 1000000);
-		sample(out, "chakong_grpc_call_duration_seconds_count", m->name,
-		    NULL, NULL, m->lat.count);
+		/* Cannot fail: labels holds the longest name, escaped. */
+		(void)ck_metrics_label(
+		    labels, sizeof(labels), "method", m->name);
+		ck_hist_write_prometheus(out, name, labels, &m->lat);
 	}
 }
 
@@ -485,7 +386,7 @@ ck_metrics_write_json(struct evbuffer *out)
 	put(out, "{");
 	for (int i = 0; i < M.nmethods; i++) {
 		const struct method *m = &M.method[i];
-		const struct hist *h = &m->lat;
+		const struct ck_hist *h = &m->lat;
 		bool first = true;
 
 		if (i > 0)
@@ -503,10 +404,10 @@ ck_metrics_write_json(struct evbuffer *out)
 			evbuffer_add_printf(out, ":%" PRIu64, m->calls[c]);
 		}
 		put(out, "},\"latency_ms\":{");
-		json_ms(out, "p50", hist_quantile_ms(h, 0.50), true);
-		json_ms(out, "p90", hist_quantile_ms(h, 0.90), true);
-		json_ms(out, "p99", hist_quantile_ms(h, 0.99), true);
-		json_ms(out, "max", hist_quantile_ms(h, 1), false);
+		json_ms(out, "p50", ck_hist_quantile_ms(h, 0.50), true);
+		json_ms(out, "p90", ck_hist_quantile_ms(h, 0.90), true);
+		json_ms(out, "p99", ck_hist_quantile_ms(h, 0.99), true);
+		json_ms(out, "max", ck_hist_quantile_ms(h, 1), false);
 		put(out, "}}");
 	}
 	put(out, "}");

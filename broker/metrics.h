@@ -6,6 +6,7 @@
 #ifndef CK_METRICS_H
 #define CK_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct evbuffer;
@@ -28,8 +29,9 @@ int ck_metrics_method(const char *full_name);
 /*
  * One finished call: method id, gRPC status code, wall time in µs. An
  * unregistered id counts under method 0, a code outside 0..16 as UNKNOWN.
- * The latency buckets (upper bounds, `le`): 0.5, 1, 2.5, 5, 10, 25, 50,
- * 100, 250, 500 ms, 1, 2.5, 5, 10, 30, 60, 120 s, +Inf.
+ * The latency buckets are those of histogram.h (upper bounds, `le`): 0.5,
+ * 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 30, 60, 120 s,
+ * +Inf.
  */
 void ck_metrics_observe(int method, int grpc_code, uint64_t usec);
 
@@ -77,5 +79,15 @@ void ck_metrics_write_json(struct evbuffer *out);
 
 /* Append s as a quoted Prometheus label value, escaped per the format. */
 void ck_metrics_label_value(struct evbuffer *out, const char *s);
+/*
+ * The same as a string, with its label name, for ck_hist_write_prometheus():
+ * name="value" in dst, NUL-terminated. Returns 0, or CK_ELIMIT when it does
+ * not fit in len bytes (dst is then ""). CK_METRICS_LABEL_SIZE is enough
+ * for a name given as a string literal and a value of up to vlen bytes.
+ */
+int ck_metrics_label(
+    char *dst, size_t len, const char *name, const char *value);
+#define CK_METRICS_LABEL_SIZE(name, vlen)                                      \
+	(sizeof(name) + 3 + 2 * (size_t)(vlen))
 
 #endif

@@ -54,6 +54,7 @@
 
 #include "chakong/status.h"
 #include "grpc_client.h"
+#include "histogram.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
@@ -64,44 +65,6 @@
 #define MAX_CONNECTIONS	 64u
 /* A retry must have at least this much of its deadline left. */
 #define RETRY_MIN_USEC 1000u
-
-/*
- * The latency buckets of metrics.c (upper bounds in µs and as `le`
- * labels), so endpoint and method histograms can be read side by side.
- * metrics.h does not export its table; keep the two equal.
- */
-static const struct {
-	uint64_t usec;
-	const char *le;
-} bounds[] = {
-	{ 500, "0.0005" },
-	{ 1000, "0.001" },
-	{ 2500, "0.0025" },
-	{ 5000, "0.005" },
-	{ 10000, "0.01" },
-	{ 25000, "0.025" },
-	{ 50000, "0.05" },
-	{ 100000, "0.1" },
-	{ 250000, "0.25" },
-	{ 500000, "0.5" },
-	{ 1000000, "1" },
-	{ 2500000, "2.5" },
-	{ 5000000, "5" },
-	{ 10000000, "10" },
-	{ 30000000, "30" },
-	{ 60000000, "60" },
-	{ 120000000, "120" },
-};
-#define NFINITE	 CK_ARRAY_SIZE(bounds)
-#define NBUCKETS (NFINITE + 1)
-
-struct hist {
-	uint64_t bucket[NBUCKETS]; /* not cumulative */
-	uint64_t count;
-	uint64_t sum_usec;
-	uint64_t min_usec;
-	uint64_t max_usec;
-};
 
 enum rpc_state {
 	RPC_QUEUED,  /* on fg or bg: waiting for a slot or a token */
@@ -181,7 +144,7 @@ struct ck_channel {
 
 	/* counters */
 	uint64_t calls[CK_GRPC_NSTATUS];
-	struct hist lat;
+	struct ck_hist lat;
 	uint64_t opens, retries, connects, connect_failures, reconnects;
 	uint64_t handshakes, resumed;
 	uint64_t refused_breaker, refused_backoff, refused_full;
@@ -287,52 +250,6 @@ ck_breaker_state_name(enum ck_breaker_state st)
 		return "open";
 	}
 	return "unknown";
-}
-
-static void
-hist_observe(struct hist *h, uint64_t usec)
-{
-	unsigned i;
-
-	for (i = 0; i < NFINITE && usec > bounds[i].usec; i++)
-		;
-	h->bucket[i]++;
-	if (h->count == 0 || usec < h->min_usec)
-		h->min_usec = usec;
-	if (usec > h->max_usec)
-		h->max_usec = usec;
-	h->count++;
-	h->sum_usec += usec;
-}
-
-/* As metrics.c: interpolate inside the bucket, narrowed to min..max. */
-static double
-hist_quantile_ms(const struct hist *h, double q)
-{
-	double rank, lo, hi, cum = 0;
-	unsigned i;
-
-	if (h->count == 0)
-		return -1;
-	rank = q * (double)h->count;
-	for (i = 0; i < NBUCKETS; i++) {
-		double n = (double)h->bucket[i];
-
-		if (n > 0 && cum + n >= rank)
-			break;
-		cum += n;
-	}
-	if (i == NBUCKETS)
-		return (double)h->max_usec / 1000.0;
-	lo = i == 0 ? 0 : (double)bounds[i - 1].usec;
-	hi = i < NFINITE ? (double)bounds[i].usec : (double)h->max_usec;
-	if (lo < (double)h->min_usec)
-		lo = (double)h->min_usec;
-	if (hi > (double)h->max_usec)
-		hi = (double)h->max_usec;
-	if (hi < lo)
-		hi = lo;
-	return (lo + (hi - lo) * (rank - cum) / (double)h->bucket[i]) / 1000.0;
 }
 
 /* ---- calls: lists, callbacks, refusals ---- */
@@ -891,7 +808,7 @@ on_call_done(void *arg, int status, const char *message, const uint8_t *reply,
 		if (rc == 0)
 			return;
 	}
-	hist_observe(&ep->lat, mono - rpc->sent_at);
+	ck_hist_observe(&ep->lat, mono - rpc->sent_at);
 	breaker_record(ep, rpc, status, message);
 	/* Whoever waited for the slot goes first. */
 	pump(ep);
@@ -1323,8 +1240,8 @@ fill_stats(const struct ck_channel *ep, struct ck_pool_stats *st)
 	st->resumed = ep->resumed;
 	st->backoff_left_ms =
 	    backing_off(ep, now) ? (ep->backoff_until - now + 999) / 1000 : 0;
-	st->latency_p50_ms = hist_quantile_ms(&ep->lat, 0.5);
-	st->latency_p99_ms = hist_quantile_ms(&ep->lat, 0.99);
+	st->latency_p50_ms = ck_hist_quantile_ms(&ep->lat, 0.5);
+	st->latency_p99_ms = ck_hist_quantile_ms(&ep->lat, 0.99);
 }
 
 int
@@ -1510,8 +1427,10 @@ ck_pool_write_prometheus(const struct ck_pool *pool, struct evbuffer *out)
 		"queue_full", "queue_timeout" };
 	const struct ck_channel *ep;
 	struct ck_pool_stats st;
-	uint64_t cum, refused[4];
-	size_t i, b, r;
+	char labels[CK_METRICS_LABEL_SIZE(
+	    "endpoint", sizeof(pool->eps[0].conf.name) - 1)];
+	uint64_t refused[4];
+	size_t i, r;
 	int c;
 
 	prom_family(out, "chakong_endpoint_calls_total", "counter",
@@ -1533,24 +1452,11 @@ ck_pool_write_prometheus(const struct ck_pool *pool, struct evbuffer *out)
 	    "Time from sending an outbound call to its answer.");
 	for (i = 0; i < pool->neps; i++) {
 		ep = &pool->eps[i];
-		for (cum = 0, b = 0; b < NBUCKETS; b++) {
-			cum += ep->lat.bucket[b];
-			evbuffer_add_printf(out,
-			    "chakong_endpoint_call_duration_seconds_bucket"
-			    "{endpoint=");
-			ck_metrics_label_value(out, ep->conf.name);
-			evbuffer_add_printf(out, ",le=\"%s\"} %" PRIu64 "\n",
-			    b < NFINITE ? bounds[b].le : "+Inf", cum);
-		}
-		evbuffer_add_printf(out,
-		    "chakong_endpoint_call_duration_seconds_sum{endpoint=");
-		ck_metrics_label_value(out, ep->conf.name);
-		evbuffer_add_printf(
-		    out, "} %.6f\n", (double)ep->lat.sum_usec / 1e6);
-		evbuffer_add_printf(out,
-		    "chakong_endpoint_call_duration_seconds_count{endpoint=");
-		ck_metrics_label_value(out, ep->conf.name);
-		evbuffer_add_printf(out, "} %" PRIu64 "\n", ep->lat.count);
+		/* Cannot fail: labels holds the longest name, escaped. */
+		(void)ck_metrics_label(
+		    labels, sizeof(labels), "endpoint", ep->conf.name);
+		ck_hist_write_prometheus(out,
+		    "chakong_endpoint_call_duration_seconds", labels, &ep->lat);
 	}
 	prom_simple(out, pool, "chakong_endpoint_inflight_calls", "gauge",
 	    "Outbound calls sent and not yet answered.", get_inflight);
