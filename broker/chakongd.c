@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/ssl.h>
 
+#include "actions.h"
 #include "chakong/status.h"
 #include "config.h"
 #include "fanout.h"
@@ -46,6 +48,7 @@ struct daemon {
 	struct ck_statusd *status;
 	struct ck_pool *pool;
 	struct ck_adapters *adapters;
+	struct ck_actions *actions;
 	struct ck_fanout fanout;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
 	int64_t started_at;
@@ -80,6 +83,12 @@ pool_prometheus(const void *arg, struct evbuffer *out)
 }
 
 static void
+actions_json(const void *arg, struct evbuffer *out)
+{
+	ck_actions_write_json(arg, out);
+}
+
+static void
 fill_status(void *arg, struct ck_status_snapshot *out)
 {
 	struct daemon *d = arg;
@@ -93,6 +102,19 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 	out->draining = d->draining;
 	out->ready = !d->draining;
 	out->not_ready_reason = d->draining ? "draining (shutting down)" : "";
+	if (d->actions != NULL && !d->draining) {
+		const char *why;
+
+		/* /readyz fails when the broker cannot journal, not when an
+		 * agency is down */
+		out->ready = ck_actions_ready(d->actions, &why);
+		if (!out->ready)
+			out->not_ready_reason = why;
+	}
+	if (d->actions != NULL) {
+		out->actions_json = actions_json;
+		out->actions_arg = d->actions;
+	}
 	out->reloads = d->reloads;
 	out->reload_failures = d->reload_failures;
 	if (d->pool != NULL) {
@@ -147,6 +169,7 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 		log_warn(NULL, "reload: %s changed; that takes effect only "
 		    "after a restart", what_);
 	ck_server_reload(d->srv, cfg, ctx);
+	ck_actions_reload(d->actions, cfg);
 	SSL_CTX_free(ctx);
 	ck_config_free(d->cfg);
 	d->cfg = cfg;
@@ -205,7 +228,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
  * the adapter modules and the reference key. All need a restart to change.
  */
 static int
-open_agencies(struct daemon *d, char *err, size_t errlen)
+open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 {
 	const struct ck_config *cfg = d->cfg;
 	SSL_CTX *ctx = NULL;
@@ -244,6 +267,13 @@ open_agencies(struct daemon *d, char *err, size_t errlen)
 		return rv;
 	d->fanout.adapters = d->adapters;
 	ck_rpc_set_fanout(&d->fanout);
+	if (check_only)
+		return 0;	/* never resume pending actions from a check */
+	rv = ck_actions_open(d->base, d->cfg, d->adapters, d->fanout.refkeys,
+	    &d->actions, err, errlen);
+	if (rv != 0)
+		return rv;
+	ck_rpc_set_actions(d->actions);
 	return 0;
 }
 
@@ -319,7 +349,8 @@ main(int argc, char **argv)
 		int rv;
 
 		d.base = event_base_new();
-		rv = d.base != NULL ? open_agencies(&d, err, sizeof(err)) :
+		rv = d.base != NULL ? open_agencies(&d, true, err,
+		    sizeof(err)) :
 		    CK_ENOMEM;
 		ck_rpc_set_fanout(NULL);
 		ck_adapters_free(d.adapters);
@@ -339,12 +370,15 @@ main(int argc, char **argv)
 	ck_log_set_level(d.cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	d.started_at = ck_unix_now();
+	/* the LMDB writer thread hands results back with event_active() */
+	if (evthread_use_pthreads() != 0)
+		ck_fatal("libevent without pthreads support");
 	d.base = event_base_new();
 	if (d.base == NULL)
 		ck_fatal("cannot create the event loop");
 	ck_metrics_init();
 	ck_rpc_init();
-	if (open_agencies(&d, err, sizeof(err)) != 0)
+	if (open_agencies(&d, false, err, sizeof(err)) != 0)
 		ck_fatal("%s", err);
 	if (ck_server_open(d.base, d.cfg, ctx, ck_rpc_find, &d.srv, err,
 	    sizeof(err)) != 0)
@@ -372,6 +406,8 @@ main(int argc, char **argv)
 
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
+	ck_rpc_set_actions(NULL);
+	ck_actions_close(d.actions);
 	ck_rpc_set_fanout(NULL);
 	ck_adapters_free(d.adapters);
 	ck_pool_free(d.pool);

@@ -56,6 +56,10 @@ ck_config_defaults(struct ck_config *cfg)
 	    sizeof(cfg->module_dir));
 	ck_strlcpy(cfg->ref_key, "/etc/chakong/ref.key", sizeof(cfg->ref_key));
 	cfg->query_margin_ms = 20;
+	ck_strlcpy(cfg->state_dir, "/var/lib/chakong", sizeof(cfg->state_dir));
+	cfg->state_map_mb = 1024;
+	cfg->fee_margin_percent = 5;
+	cfg->resolver_max_backoff_s = 60;
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -343,6 +347,23 @@ on_agencies(struct parse *p, const char *k, const char *v)
 	return fail(p, "unknown key \"%s\" in [agencies]", k);
 }
 
+static int
+on_actions(struct parse *p, const char *k, const char *v)
+{
+	struct ck_config *c = p->cfg;
+
+	if (strcmp(k, "state_dir") == 0)
+		return parse_str(p, k, v, c->state_dir, sizeof(c->state_dir));
+	if (strcmp(k, "state_map_mb") == 0)
+		return parse_u32(p, k, v, 1, 1u << 20, &c->state_map_mb);
+	if (strcmp(k, "fee_margin_percent") == 0)
+		return parse_u32(p, k, v, 0, 100, &c->fee_margin_percent);
+	if (strcmp(k, "resolver_max_backoff_s") == 0)
+		return parse_u32(p, k, v, 1, 86400,
+		    &c->resolver_max_backoff_s);
+	return fail(p, "unknown key \"%s\" in [actions]", k);
+}
+
 static bool
 valid_name(const char *s, size_t max)
 {
@@ -509,6 +530,8 @@ on_entry(void *user, const char *section, const char *name,
 		return on_server(p, name, value);
 	if (strcmp(section, "agencies") == 0)
 		return on_agencies(p, name, value);
+	if (strcmp(section, "actions") == 0)
+		return on_actions(p, name, value);
 	if (strncmp(section, "endpoint.", 9) == 0) {
 		if (p->ep == NULL || strcmp(p->ep->name, section + 9) != 0)
 			if (!begin_endpoint(p, section + 9))
@@ -753,7 +776,12 @@ ck_config_restart_needed(const struct ck_config *old,
 	CHECK(agency_ca, "[agencies] ca")
 	CHECK(module_dir, "[agencies] module_dir")
 	CHECK(ref_key, "[agencies] ref_key")
+	CHECK(state_dir, "[actions] state_dir")
 #undef CHECK
+	if (old->state_map_mb != new->state_map_mb)
+		len += (size_t)snprintf(buf + (len < buflen ? len : buflen),
+		    len < buflen ? buflen - len : 0, "%s[actions] state_map_mb",
+		    len ? ", " : "");
 	if (old->nendpoints != new->nendpoints ||
 	    !same_prefix(old->endpoints, new->endpoints, old->nendpoints,
 	    sizeof(old->endpoints[0]),

@@ -12,6 +12,8 @@
  *   [court.<id>]  name, prefixes (comma-separated case-number prefixes),
  *              custody_bank, custody_account (where deductions go)
  *   [agencies] cert, key, ca, module_dir, ref_key, query_margin_ms
+ *   [actions]  state_dir, state_map_mb, fee_margin_percent,
+ *              resolver_max_backoff_s
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
  */
@@ -99,6 +101,12 @@ struct ck_config {
 	char module_dir[512];
 	char ref_key[512];		/* key file sealing asset/freeze refs */
 	uint32_t query_margin_ms;	/* answer this long before the deadline */
+
+	/* [actions] — state.mdb and the legal rules of Freeze & co. */
+	char state_dir[512];		/* state.mdb lives here (restart) */
+	uint32_t state_map_mb;		/* LMDB map size (restart) */
+	uint32_t fee_margin_percent;	/* frozen may exceed the claim by this */
+	uint32_t resolver_max_backoff_s;/* between re-sends of unknown ones */
 
 	struct ck_endpoint_conf endpoints[CK_MAX_ENDPOINTS];
 	size_t nendpoints;

@@ -234,20 +234,27 @@ decode(const uint8_t *buf, size_t len, struct ck_ref *r)
 
 /* ---- AEAD ------------------------------------------------------------- */
 
-int
-ck_ref_seal(const struct ck_refkeys *keys, const struct ck_ref *ref,
-    uint8_t *out, size_t *outlen)
+/*
+ * The sealed box both references and journal payloads use: version |
+ * key id | nonce | AES-256-GCM(plain) | tag, the first five bytes (and a
+ * domain byte, so a reference can never be opened as a payload) as
+ * associated data.
+ */
+static int
+seal(const struct ck_refkeys *keys, uint8_t domain, const uint8_t *plain,
+    size_t plen, uint8_t *out, size_t outmax, size_t *outlen)
 {
 	const struct key *k = &keys->keys[0];
-	uint8_t plain[CK_REF_MAX_LEN];
-	size_t plen = encode(ref, plain, CK_REF_MAX_LEN - HDR - NONCE - TAG);
+	uint8_t aad[HDR + 1];
 	EVP_CIPHER_CTX *ctx;
 	int n, rc = CK_EINVAL;
 
-	if (plen == 0)
+	if (plen > (size_t)INT32_MAX || outmax < HDR + NONCE + plen + TAG)
 		return CK_EINVAL;
 	out[0] = VERSION;
 	memcpy(out + 1, k->id, 4);
+	memcpy(aad, out, HDR);
+	aad[HDR] = domain;
 	if (RAND_bytes(out + HDR, NONCE) != 1)
 		return CK_EINVAL;
 	ctx = EVP_CIPHER_CTX_new();
@@ -255,7 +262,7 @@ ck_ref_seal(const struct ck_refkeys *keys, const struct ck_ref *ref,
 		return CK_ENOMEM;
 	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->enc,
 	    out + HDR) != 1 ||
-	    EVP_EncryptUpdate(ctx, NULL, &n, out, HDR) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, aad, sizeof(aad)) != 1 ||
 	    EVP_EncryptUpdate(ctx, out + HDR + NONCE, &n, plain,
 	    (int)plen) != 1 ||
 	    EVP_EncryptFinal_ex(ctx, out + HDR + NONCE + n, &n) != 1 ||
@@ -265,23 +272,24 @@ ck_ref_seal(const struct ck_refkeys *keys, const struct ck_ref *ref,
 	*outlen = HDR + NONCE + plen + TAG;
 	rc = 0;
 done:
-	OPENSSL_cleanse(plain, sizeof(plain));
 	EVP_CIPHER_CTX_free(ctx);
 	return rc;
 }
 
-int
-ck_ref_open(const struct ck_refkeys *keys, const uint8_t *in, size_t len,
-    struct ck_ref *out)
+/* Open a sealed box into plain (at least len - 33 bytes); the plain
+ * length and which key opened it come back. */
+static int
+open_box(const struct ck_refkeys *keys, uint8_t domain, const uint8_t *in,
+    size_t len, uint8_t *plain, size_t *plen, unsigned *key_index)
 {
-	uint8_t plain[CK_REF_MAX_LEN];
 	const struct key *k = NULL;
-	unsigned idx = 0;
+	uint8_t aad[HDR + 1];
 	EVP_CIPHER_CTX *ctx;
+	unsigned idx;
 	size_t clen;
 	int n, rc = CK_EINVAL;
 
-	if (len < HDR + NONCE + TAG + 26 || len > CK_REF_MAX_LEN ||
+	if (len < HDR + NONCE + TAG || len - HDR - NONCE - TAG > INT32_MAX ||
 	    in[0] != VERSION)
 		return CK_EINVAL;
 	for (idx = 0; idx < keys->n; idx++) {
@@ -292,27 +300,81 @@ ck_ref_open(const struct ck_refkeys *keys, const uint8_t *in, size_t len,
 	}
 	if (k == NULL)
 		return CK_EINVAL;
+	memcpy(aad, in, HDR);
+	aad[HDR] = domain;
 	clen = len - HDR - NONCE - TAG;
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL)
 		return CK_ENOMEM;
 	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->enc,
 	    in + HDR) != 1 ||
-	    EVP_DecryptUpdate(ctx, NULL, &n, in, HDR) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, aad, sizeof(aad)) != 1 ||
 	    EVP_DecryptUpdate(ctx, plain, &n, in + HDR + NONCE,
 	    (int)clen) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG,
 	    (void *)(in + len - TAG)) != 1 ||
 	    EVP_DecryptFinal_ex(ctx, plain + n, &n) != 1)
 		goto done;
-	if (!decode(plain, clen, out))
-		goto done;
-	out->key_index = idx;
+	*plen = clen;
+	*key_index = idx;
 	rc = 0;
 done:
-	OPENSSL_cleanse(plain, sizeof(plain));
 	EVP_CIPHER_CTX_free(ctx);
 	return rc;
+}
+
+#define DOMAIN_REF 1
+#define DOMAIN_BOX 2
+
+int
+ck_ref_seal(const struct ck_refkeys *keys, const struct ck_ref *ref,
+    uint8_t *out, size_t *outlen)
+{
+	uint8_t plain[CK_REF_MAX_LEN];
+	size_t plen = encode(ref, plain, CK_REF_MAX_LEN - HDR - NONCE - TAG);
+	int rc;
+
+	if (plen == 0)
+		return CK_EINVAL;
+	rc = seal(keys, DOMAIN_REF, plain, plen, out, CK_REF_MAX_LEN, outlen);
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return rc;
+}
+
+int
+ck_ref_open(const struct ck_refkeys *keys, const uint8_t *in, size_t len,
+    struct ck_ref *out)
+{
+	uint8_t plain[CK_REF_MAX_LEN];
+	size_t plen;
+	unsigned idx;
+	int rc = CK_EINVAL;
+
+	if (len > CK_REF_MAX_LEN)
+		return CK_EINVAL;
+	if (open_box(keys, DOMAIN_REF, in, len, plain, &plen, &idx) == 0 &&
+	    decode(plain, plen, out)) {
+		out->key_index = idx;
+		rc = 0;
+	}
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return rc;
+}
+
+int
+ck_box_seal(const struct ck_refkeys *keys, const uint8_t *plain, size_t len,
+    uint8_t *out, size_t outmax, size_t *outlen)
+{
+	return seal(keys, DOMAIN_BOX, plain, len, out, outmax, outlen);
+}
+
+int
+ck_box_open(const struct ck_refkeys *keys, const uint8_t *in, size_t len,
+    uint8_t *plain, size_t *plen)
+{
+	unsigned idx;
+
+	return open_box(keys, DOMAIN_BOX, in, len, plain, plen, &idx);
 }
 
 int

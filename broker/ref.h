@@ -59,6 +59,19 @@ int ck_ref_open(const struct ck_refkeys *keys, const uint8_t *in,
     size_t len, struct ck_ref *out);
 
 /*
+ * A sealed box for other secrets at rest (the journal's copy of a call it
+ * may have to re-send names the debtor): the same keys and AEAD as
+ * references, a different domain so neither opens as the other. The box
+ * is CK_BOX_OVERHEAD bytes longer than the plain text.
+ */
+#define CK_BOX_OVERHEAD 33
+int ck_box_seal(const struct ck_refkeys *keys, const uint8_t *plain,
+    size_t len, uint8_t *out, size_t outmax, size_t *outlen);
+/* plain must hold len - CK_BOX_OVERHEAD bytes. 0 or CK_EINVAL. */
+int ck_box_open(const struct ck_refkeys *keys, const uint8_t *in, size_t len,
+    uint8_t *plain, size_t *plen);
+
+/*
  * Is an opened reference usable here: the right type, the request's
  * debtor and court, and younger than CK_REF_MAX_AGE_S at `now`? Returns
  * 0, or CK_EINVAL with *why set to a rule text (no values).

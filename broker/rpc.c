@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "broker.pb-c.h"
+#include "actions.h"
 #include "check.h"
 #include "clock.h"
 #include "config.h"
@@ -33,6 +34,13 @@
 
 static bool serving = true;
 static const struct ck_fanout *fanout;
+static struct ck_actions *actions;
+
+void
+ck_rpc_set_actions(struct ck_actions *a)
+{
+	actions = a;
+}
 
 void
 ck_rpc_set_serving(bool on)
@@ -218,7 +226,10 @@ on_freeze(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
-	not_yet(call, "Freeze");
+	if (actions != NULL)
+		ck_actions_freeze(actions, call, req, &kase, &ref);
+	else
+		not_yet(call, "Freeze");
 }
 
 static void
@@ -240,7 +251,10 @@ on_extend(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
-	not_yet(call, "Extend");
+	if (actions != NULL)
+		ck_actions_extend(actions, call, req, &kase, &ref);
+	else
+		not_yet(call, "Extend");
 }
 
 static void
@@ -261,7 +275,10 @@ on_release(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
-	not_yet(call, "Release");
+	if (actions != NULL)
+		ck_actions_release(actions, call, req, &kase, &ref);
+	else
+		not_yet(call, "Release");
 }
 
 static void
@@ -289,7 +306,15 @@ on_deduct(struct ck_call *call)
 		    "(执保) case");
 		return;
 	}
-	not_yet(call, "Deduct");
+	if (ref.category != CK_CATEGORY_DEPOSIT) {
+		ck_call_fail(call, CK_GRPC_FAILED_PRECONDITION,
+		    "freeze_ref: deductions are for deposits only");
+		return;
+	}
+	if (actions != NULL)
+		ck_actions_deduct(actions, call, req, &kase, &ref);
+	else
+		not_yet(call, "Deduct");
 }
 
 static void
@@ -316,7 +341,10 @@ on_update_claim(struct ck_call *call)
 		    "1..256 bytes of UTF-8 text");
 		return;
 	}
-	not_yet(call, "UpdateClaim");
+	if (actions != NULL)
+		ck_actions_update_claim(actions, call, req, &kase);
+	else
+		not_yet(call, "UpdateClaim");
 }
 
 static void

@@ -92,5 +92,9 @@ void ck_rpc_set_serving(bool on);
  * NULL: none configured, Query answers NOT_CONFIGURED. */
 struct ck_fanout;
 void ck_rpc_set_fanout(const struct ck_fanout *fo);
+/* The journal the state-changing RPCs use (actions.h); NULL: they answer
+ * UNIMPLEMENTED. */
+struct ck_actions;
+void ck_rpc_set_actions(struct ck_actions *a);
 
 #endif

@@ -191,6 +191,11 @@ serve_status(struct ck_statusd *sd, struct evbuffer *body)
 		s.endpoints_json(s.endpoints_arg, body);
 	else
 		put(body, "{}");
+	put(body, ",\"actions\":");
+	if (s.actions_json != NULL)
+		s.actions_json(s.actions_arg, body);
+	else
+		put(body, "null");
 	put(body, "}\n");
 	return HTTP_OK;
 }

@@ -36,6 +36,9 @@ struct ck_status_snapshot {
 	void (*endpoints_json)(const void *arg, struct evbuffer *out);
 	void (*endpoints_prometheus)(const void *arg, struct evbuffer *out);
 	const void *endpoints_arg;
+	/* optional: the journal's state (actions.h), NULL for none */
+	void (*actions_json)(const void *arg, struct evbuffer *out);
+	const void *actions_arg;
 };
 
 typedef void (*ck_status_fill_cb)(void *arg, struct ck_status_snapshot *out);

@@ -12,6 +12,7 @@
 #   pki/            tests/pki/mkpki output (CA, broker, courts, rogue,
 #                   expired, agency-<id> for every simulated agency)
 #   ref.key         the broker's key for sealing asset_ref/freeze_ref
+#   state/          the broker's state.mdb (journal, freezes, cases)
 #   agencysim.*     the simulator's ready file, log, exit status; sim-state/
 #   chakongd.conf   the daemon's config (listen on port 0: the kernel picks;
 #                   one [endpoint.X] per simulated agency, the adapters)
@@ -39,6 +40,7 @@
 #   CK_SIM_SEED, CK_SIM_SIZE   the simulated population (default 42, 2000)
 #   CK_ENDPOINT_CONF  more lines for every [endpoint.X] (for instance
 #                     breaker settings a test needs)
+#   CK_ACTIONS_CONF   more [actions] lines (fee_margin_percent, ...)
 #   CK_EXTRA_CONF     more sections appended to chakongd.conf; @endpoint.X@
 #                     in it becomes that simulated endpoint's address
 set -euo pipefail
@@ -168,6 +170,10 @@ write_agencies() {
 		"$pki/broker.crt" "$pki/broker.key" "$pki/ca.crt"
 	printf 'module_dir = %s\nref_key = %s\n' \
 		"$CK_BUILD/adapters/modules" "$dir/ref.key"
+	printf '\n[actions]\nstate_dir = %s\n' "$dir/state"
+	if [[ -n ${CK_ACTIONS_CONF:-} ]]; then
+		printf '%s\n' "$CK_ACTIONS_CONF"
+	fi
 	for id in $BANKS $REGISTRIES; do
 		addr=$(read_ready "$ready" "endpoint.$id")
 		[[ -n $addr ]] || die "the simulator's ready file has no endpoint.$id"

@@ -1,0 +1,81 @@
+/*
+ * actions.h: Freeze, Extend, Release, Deduct and UpdateClaim, with the
+ * legal rules checked at the gateway and a durable journal in state.mdb
+ * that makes each action happen at most once per (caller, request_id),
+ * across retries, timeouts, crashes and restarts.
+ *
+ * One action:
+ *
+ *   validated (rpc.c) --intent job: rules, claim, reservation, PENDING
+ *   record, one synced group commit--> SENDING --agency answers--> DONE
+ *        |                                 |  (outcome job; reply at once)
+ *        +-- refused by a rule (nothing     +-- not delivered: NOT_SENT
+ *            stored, nothing sent)          |   (reservation returned)
+ *                                           +-- unknown: PENDING, replied
+ *                                               as such; the resolver
+ *                                               re-sends with the same
+ *                                               idempotency key, backing
+ *                                               off, until a final answer
+ *
+ * At start-up every PENDING record is handed to the resolver.
+ */
+#ifndef CK_ACTIONS_H
+#define CK_ACTIONS_H
+
+#include <stdbool.h>
+
+#include "broker.pb-c.h"
+#include "ref.h"
+#include "rpc.h"
+#include "validate.h"
+
+struct event_base;
+struct ck_actions;
+struct ck_adapters;
+struct ck_config;
+struct evbuffer;
+
+/*
+ * Open state.mdb under cfg->state_dir and resume pending actions. Returns
+ * 0 or < 0 with a message in err.
+ */
+int ck_actions_open(struct event_base *base, struct ck_config *cfg,
+    struct ck_adapters *adapters, struct ck_refkeys *keys,
+    struct ck_actions **out, char *err, size_t errlen);
+/* Lets queued journal writes finish; in-flight agency calls stay PENDING
+ * in the journal (resumed at the next start). NULL-safe. */
+void ck_actions_close(struct ck_actions *a);
+/* A new configuration (courts' custody accounts, margin) for new calls. */
+void ck_actions_reload(struct ck_actions *a, struct ck_config *cfg);
+
+/* Can the broker journal? (false: /readyz fails, actions refused) */
+bool ck_actions_ready(const struct ck_actions *a, const char **why);
+
+/* The handlers, after rpc.c validated the request and opened its ref. */
+void ck_actions_freeze(struct ck_actions *a, struct ck_call *call,
+    const Chakong__V1__FreezeRequest *req, const struct ck_case *kase,
+    const struct ck_ref *ref);
+void ck_actions_extend(struct ck_actions *a, struct ck_call *call,
+    const Chakong__V1__ExtendRequest *req, const struct ck_case *kase,
+    const struct ck_ref *ref);
+void ck_actions_release(struct ck_actions *a, struct ck_call *call,
+    const Chakong__V1__ReleaseRequest *req, const struct ck_case *kase,
+    const struct ck_ref *ref);
+void ck_actions_deduct(struct ck_actions *a, struct ck_call *call,
+    const Chakong__V1__DeductRequest *req, const struct ck_case *kase,
+    const struct ck_ref *ref);
+void ck_actions_update_claim(struct ck_actions *a, struct ck_call *call,
+    const Chakong__V1__UpdateClaimRequest *req, const struct ck_case *kase);
+
+/* Journal and resolver state for /status ("actions":{...}). */
+void ck_actions_write_json(const struct ck_actions *a, struct evbuffer *out);
+
+/*
+ * Test builds: CK_CRASHPOINT=name[,name] in the environment makes the
+ * process SIGKILL itself the first time it passes that point (after
+ * CK_CRASHPOINT_SKIP passes, default 0): after_intent_sync, after_send,
+ * before_outcome. No-op in release builds.
+ */
+void ck_crashpoint(const char *name);
+
+#endif
