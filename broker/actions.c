@@ -524,7 +524,8 @@ outcome_from(struct outcome *o, const Outcome *in)
 	o->queue_position = in->queue_position;
 	ck_strlcpy(o->transfer_id, in->transfer_id, sizeof(o->transfer_id));
 	ck_strlcpy(o->reason, in->reason, sizeof(o->reason));
-	if (in->freeze_ref.len <= sizeof(o->freeze_ref)) {
+	if (in->freeze_ref.len > 0 &&
+	    in->freeze_ref.len <= sizeof(o->freeze_ref)) {
 		memcpy(o->freeze_ref, in->freeze_ref.data, in->freeze_ref.len);
 		o->freeze_ref_len = in->freeze_ref.len;
 	}
@@ -728,6 +729,7 @@ intent_job(MDB_txn *txn, void *arg)
 	Outcome out = CHAKONG__INTERNAL__V1__OUTCOME__INIT;
 	uint8_t *sealed = NULL;
 	size_t sealed_len = 0;
+	char *cur_saved = NULL;
 	int rc;
 
 	x->verdict = V_PROCEED;
@@ -796,6 +798,7 @@ intent_job(MDB_txn *txn, void *arg)
 			goto done;
 		}
 		c->claim_fen = r->amount_fen;
+		cur_saved = c->claim_currency;	/* restored before the free */
 		c->claim_currency = r->currency;
 		x->verdict = V_DONE;
 	}
@@ -837,8 +840,11 @@ done:
 	free(sealed);
 	if (old != NULL)
 		protobuf_c_message_free_unpacked(&old->base, NULL);
-	if (cr != NULL)
+	if (cr != NULL) {
+		if (cur_saved != NULL)
+			cr->claim_currency = cur_saved;
 		protobuf_c_message_free_unpacked(&cr->base, NULL);
+	}
 	if (fr != NULL)
 		protobuf_c_message_free_unpacked(&fr->base, NULL);
 	return rc;
@@ -861,6 +867,10 @@ outcome_job(MDB_txn *txn, void *arg)
 	Outcome out = CHAKONG__INTERNAL__V1__OUTCOME__INIT;
 	const struct outcome *o = &x->o;
 	bool done_ok = o->status != CHAKONG__V1__ACTION_OUTCOME__ACTION_REJECTED;
+	Outcome *saved_outcome = NULL;
+	ProtobufCBinaryData saved_sealed = { 0, NULL };
+	char *saved_expiry = NULL;
+	bool restore_rec = false;
 	int64_t release = 0;
 	char k[200];
 	size_t klen;
@@ -876,6 +886,9 @@ outcome_job(MDB_txn *txn, void *arg)
 		goto done;
 	}
 	outcome_to(o, &out);
+	restore_rec = true;
+	saved_outcome = rec->outcome;	/* restored before the free */
+	saved_sealed = rec->sealed_call;
 	rec->outcome = &out;
 	rec->state = CHAKONG__INTERNAL__V1__JOURNAL_STATE__JOURNAL_DONE;
 	rec->updated_at = ck_clock_now();
@@ -923,6 +936,7 @@ outcome_job(MDB_txn *txn, void *arg)
 			    strcmp(fr->currency, "CNY") == 0;
 
 			if (r->m == M_EXTEND) {
+				saved_expiry = fr->expiry_date;
 				fr->expiry_date = (char *)o->expiry;
 			} else if (r->m == M_RELEASE) {
 				fr->active = false;
@@ -956,12 +970,15 @@ outcome_job(MDB_txn *txn, void *arg)
 	rc = 0;
 done:
 	if (rec != NULL) {
-		rec->outcome = NULL;
-		rec->sealed_call.data = NULL;
+		if (restore_rec) {
+			rec->outcome = saved_outcome;
+			rec->sealed_call = saved_sealed;
+		}
 		protobuf_c_message_free_unpacked(&rec->base, NULL);
 	}
 	if (fr != NULL) {
-		fr->expiry_date = NULL;	/* borrowed from o */
+		if (saved_expiry != NULL)
+			fr->expiry_date = saved_expiry;	/* o's was borrowed */
 		protobuf_c_message_free_unpacked(&fr->base, NULL);
 	}
 	if (cr != NULL)

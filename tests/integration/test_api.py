@@ -224,13 +224,33 @@ def test_oversized_message_refused(channel, health, pb):
 
 # ------------------------------------------------------- other RPCs, paths
 
+def test_update_claim_is_journaled(pb, broker):
+    """UpdateClaim fixes or changes a case's claim, once per request_id."""
+    b = pb.broker
+    case = b.CaseRef(case_number="(2021)粤01执987号", officer_id="GZ0001")
+
+    def update(rid, fen):
+        return broker.UpdateClaim(b.UpdateClaimRequest(
+            request_id=rid, case=case,
+            new_claim=b.Money(fen=fen, currency="CNY"),
+            document_number="(2021)粤01执987号之一", reason="变更申请"),
+            timeout=10)
+
+    first = update("uc-first", 20000000)
+    assert (first.old_claim_fen, first.new_claim_fen) == (0, 20000000)
+    second = update("uc-second", 25000000)
+    assert (second.old_claim_fen, second.new_claim_fen) == \
+        (20000000, 25000000)
+    # the same request again: the recorded answer, no second change
+    again = update("uc-first", 20000000)
+    assert (again.old_claim_fen, again.new_claim_fen) == (0, 20000000)
+    err = rpc_error(lambda r, timeout: update("uc-first", 1), None)
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS, err.details()
+
+
 def test_other_rpcs_validate_then_unimplemented(pb, broker):
     b = pb.broker
     calls = [
-        (broker.UpdateClaim, b.UpdateClaimRequest(
-            request_id="uc-1", case=case_ref(pb),
-            new_claim=b.Money(fen=20000000, currency="CNY"),
-            document_number="(2019)粤01执123号之一", reason="变更申请")),
         (broker.Enroll, b.EnrollRequest(
             request_id="en-1", case=case_ref(pb), debtor=debtor(pb),
             termination_date="2024-03-01",
