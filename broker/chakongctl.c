@@ -4,6 +4,8 @@
  * use (grpc_client.h), so it also serves as that library's smoke test.
  *
  *   chakongctl query --id ID --name NAME --case CASE --officer ID ...
+ *   chakongctl freeze|extend|release|deduct --request-id ID ...
+ *   chakongctl claim --request-id ID --case CASE --amount YUAN ...
  *   chakongctl health
  *
  * The exit code is the call's gRPC status (0 OK, 3 INVALID_ARGUMENT,
@@ -24,6 +26,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "broker.pb-c.h"
@@ -49,6 +52,11 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  query    list a debtor's assets (chakong.v1.AssetBroker/Query)\n"
+    "  freeze   freeze a deposit or seal a property or vehicle\n"
+    "  extend   extend a freeze or seal from its expiry\n"
+    "  release  release a freeze or seal\n"
+    "  deduct   deduct frozen funds to the court's custody account\n"
+    "  claim    change a case's claim amount (UpdateClaim)\n"
     "  health   ask whether the broker serves (grpc.health.v1.Health/Check)\n"
     "  help     show this text; `chakongctl COMMAND --help` for a command\n"
     "\n"
@@ -62,7 +70,13 @@ static const char usage_text[] =
     "  --timeout SECONDS    deadline of the call (default 30)\n"
     "\n"
     "The exit code is the gRPC status of the call (0 OK, 3 INVALID_ARGUMENT,\n"
-    "14 UNAVAILABLE, ...); 64 for a bad command line.\n";
+    "14 UNAVAILABLE, ...); 64 for a bad command line.\n"
+    "\n"
+    "freeze, extend, release, deduct and claim are idempotent by request id:\n"
+    "re-running one with the same --request-id and arguments returns the\n"
+    "recorded outcome and never acts twice. Without --request-id a random id\n"
+    "is made and printed; keep it to ask again (outcome PENDING: the agency\n"
+    "has not answered yet).\n";
 
 static const char query_usage[] =
     "usage: chakongctl query (--id RESIDENT_ID | --uscc CODE) --name NAME\n"
@@ -82,6 +96,136 @@ static const char query_usage[] =
     "                   (default 0: live only)\n"
     "  --request-id ID  id for the audit trail\n"
     "  --json           print the reply as one JSON object\n";
+
+/*
+ * What the action commands share, pieced into each one's usage. The
+ * request id is the whole of the exactly-once story as the user sees
+ * it, so it is spelled out here.
+ */
+#define REQUEST_ID_HELP                                                        \
+	"  --request-id ID  1..64 printable ASCII characters naming this\n"    \
+	"                   request; default: a random one, printed in\n"      \
+	"                   the output. Running the command again with\n"      \
+	"                   the same id and arguments is safe: the broker\n"   \
+	"                   answers with the recorded outcome and acts\n"      \
+	"                   only once (changed arguments under the same\n"     \
+	"                   id: ALREADY_EXISTS). Outcome PENDING means\n"      \
+	"                   the agency's answer is not known yet: ask\n"       \
+	"                   again later with the same id.\n"
+
+#define DEBTOR_HELP                                                            \
+	"  --id ID          the debtor's resident identity number\n"           \
+	"  --uscc CODE      or the debtor's unified social credit code\n"      \
+	"  --name NAME      the debtor's name as on the judgment\n"
+
+#define CASE_HELP                                                              \
+	"  --case CASE      case number, e.g. '(2019)粤01执123号'\n"        \
+	"  --officer ID     the officer acting\n"                              \
+	"  --document DOC   the document number, beginning with the case\n"    \
+	"                   number, e.g. '(2019)粤01执123号之一'\n"
+
+#define CLAIM_HELP                                                             \
+	"  --claim YUAN     the case's claim in yuan (required on the\n"       \
+	"                   case's first action: it fixes the claim)\n"
+
+#define CURRENCY_HELP                                                          \
+	"  --currency CODE  ISO 4217 currency of the amount (default CNY)\n"
+
+#define JSON_HELP "  --json           print the reply as one JSON object\n"
+
+#define ACTION_SYNOPSIS                                                        \
+	"           (--id RESIDENT_ID | --uscc CODE) --name NAME\n"            \
+	"           --case CASE [--claim YUAN] --officer OFFICER_ID\n"
+
+/* Kept one help line a source line: clang-format would split them. */
+/* clang-format off */
+static const char freeze_usage[] =
+    "usage: chakongctl freeze [--request-id ID]\n"
+    ACTION_SYNOPSIS
+    "           --asset-ref BASE64 --document DOC --days N\n"
+    "           [--amount YUAN [--currency CODE]] [--json]\n"
+    "\n"
+    "Freezes a deposit (冻结) or seals a property or vehicle (查封) named\n"
+    "by an asset_ref from `chakongctl query`. Prints the outcome (DONE,\n"
+    "PARTIAL, QUEUED, REJECTED or PENDING), what is frozen and queued,\n"
+    "the period, and the freeze_ref that extend, release and deduct take.\n"
+    "\n"
+    REQUEST_ID_HELP
+    DEBTOR_HELP
+    CASE_HELP
+    CLAIM_HELP
+    "  --asset-ref B64  the asset, as `query` printed it (base64)\n"
+    "  --days N         duration in days (deposit at most 1 year,\n"
+    "                   vehicle 2 years, real estate 3 years)\n"
+    "  --amount YUAN    amount to freeze (deposits only), e.g. 5000.00\n"
+    CURRENCY_HELP
+    JSON_HELP;
+
+static const char extend_usage[] =
+    "usage: chakongctl extend [--request-id ID]\n"
+    ACTION_SYNOPSIS
+    "           --freeze-ref BASE64 --document DOC --days N [--json]\n"
+    "\n"
+    "Extends a freeze or seal (续冻/续封) before it expires; the new\n"
+    "period runs from the old expiry. Prints the outcome and the new\n"
+    "expiry.\n"
+    "\n"
+    REQUEST_ID_HELP
+    DEBTOR_HELP
+    CASE_HELP
+    CLAIM_HELP
+    "  --freeze-ref B64 the freeze, as `freeze` printed it (base64)\n"
+    "  --days N         days added after the old expiry\n"
+    JSON_HELP;
+
+static const char release_usage[] =
+    "usage: chakongctl release [--request-id ID]\n"
+    ACTION_SYNOPSIS
+    "           --freeze-ref BASE64 --document DOC [--json]\n"
+    "\n"
+    "Releases a freeze or seal (解除). Prints the outcome.\n"
+    "\n"
+    REQUEST_ID_HELP
+    DEBTOR_HELP
+    CASE_HELP
+    CLAIM_HELP
+    "  --freeze-ref B64 the freeze, as `freeze` printed it (base64)\n"
+    JSON_HELP;
+
+static const char deduct_usage[] =
+    "usage: chakongctl deduct [--request-id ID]\n"
+    ACTION_SYNOPSIS
+    "           --freeze-ref BASE64 --document DOC --amount YUAN\n"
+    "           [--currency CODE] [--json]\n"
+    "\n"
+    "Deducts (扣划) frozen deposit funds to the court's custody account\n"
+    "(set in the broker's configuration). --document is the ruling.\n"
+    "Prints the outcome, the amount deducted and the bank's transfer id.\n"
+    "\n"
+    REQUEST_ID_HELP
+    DEBTOR_HELP
+    CASE_HELP
+    CLAIM_HELP
+    "  --freeze-ref B64 the freeze, as `freeze` printed it (base64)\n"
+    "  --amount YUAN    amount to deduct, at most what this case froze\n"
+    CURRENCY_HELP
+    JSON_HELP;
+
+static const char claim_usage[] =
+    "usage: chakongctl claim [--request-id ID] --case CASE\n"
+    "           --officer OFFICER_ID --amount YUAN [--currency CODE]\n"
+    "           --document DOC --reason TEXT [--json]\n"
+    "\n"
+    "Changes a case's claim amount (UpdateClaim; audited) and prints the\n"
+    "old and the new claim. --document is the ruling that changes it.\n"
+    "\n"
+    REQUEST_ID_HELP
+    CASE_HELP
+    "  --amount YUAN    the new claim in yuan\n"
+    CURRENCY_HELP
+    "  --reason TEXT    why, for the audit trail (1..256 bytes)\n"
+    JSON_HELP;
+/* clang-format on */
 
 static const char health_usage[] =
     "usage: chakongctl health [--service NAME]\n"
@@ -126,6 +270,13 @@ enum {
 	OPT_REQUEST_ID,
 	OPT_JSON,
 	OPT_SERVICE,
+	OPT_DOCUMENT,
+	OPT_DAYS,
+	OPT_AMOUNT,
+	OPT_CURRENCY,
+	OPT_ASSET_REF,
+	OPT_FREEZE_REF,
+	OPT_REASON,
 	OPT_HELP,
 };
 
@@ -170,6 +321,119 @@ static const struct option health_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * The action commands' options: the connection, the case, the output,
+ * and each command's own.
+ */
+static const struct option freeze_options[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "case", required_argument, NULL, OPT_CASE },
+	{ "officer", required_argument, NULL, OPT_OFFICER },
+	{ "document", required_argument, NULL, OPT_DOCUMENT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "uscc", required_argument, NULL, OPT_USCC },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "claim", required_argument, NULL, OPT_CLAIM },
+	{ "asset-ref", required_argument, NULL, OPT_ASSET_REF },
+	{ "days", required_argument, NULL, OPT_DAYS },
+	{ "amount", required_argument, NULL, OPT_AMOUNT },
+	{ "currency", required_argument, NULL, OPT_CURRENCY },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option extend_options[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "case", required_argument, NULL, OPT_CASE },
+	{ "officer", required_argument, NULL, OPT_OFFICER },
+	{ "document", required_argument, NULL, OPT_DOCUMENT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "uscc", required_argument, NULL, OPT_USCC },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "claim", required_argument, NULL, OPT_CLAIM },
+	{ "freeze-ref", required_argument, NULL, OPT_FREEZE_REF },
+	{ "days", required_argument, NULL, OPT_DAYS },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option release_options[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "case", required_argument, NULL, OPT_CASE },
+	{ "officer", required_argument, NULL, OPT_OFFICER },
+	{ "document", required_argument, NULL, OPT_DOCUMENT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "uscc", required_argument, NULL, OPT_USCC },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "claim", required_argument, NULL, OPT_CLAIM },
+	{ "freeze-ref", required_argument, NULL, OPT_FREEZE_REF },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option deduct_options[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "case", required_argument, NULL, OPT_CASE },
+	{ "officer", required_argument, NULL, OPT_OFFICER },
+	{ "document", required_argument, NULL, OPT_DOCUMENT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "uscc", required_argument, NULL, OPT_USCC },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "claim", required_argument, NULL, OPT_CLAIM },
+	{ "freeze-ref", required_argument, NULL, OPT_FREEZE_REF },
+	{ "amount", required_argument, NULL, OPT_AMOUNT },
+	{ "currency", required_argument, NULL, OPT_CURRENCY },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option claim_options[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "case", required_argument, NULL, OPT_CASE },
+	{ "officer", required_argument, NULL, OPT_OFFICER },
+	{ "document", required_argument, NULL, OPT_DOCUMENT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "amount", required_argument, NULL, OPT_AMOUNT },
+	{ "currency", required_argument, NULL, OPT_CURRENCY },
+	{ "reason", required_argument, NULL, OPT_REASON },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -547,20 +811,115 @@ scrub_message(ProtobufCMessage *m)
 
 /* "1234.56 CNY"; fen may be negative in a hostile reply. */
 static void
+format_fen(int64_t fen, const char *currency, char *buf, size_t len)
+{
+	uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
+	const char *cur =
+	    currency != NULL && currency[0] != '\0' ? currency : "CNY";
+
+	snprintf(buf, len, "%s%llu.%02llu %s", fen < 0 ? "-" : "",
+	    (unsigned long long)(a / 100), (unsigned long long)(a % 100), cur);
+}
+
+static void
 format_money(const Chakong__V1__Money *m, char *buf, size_t len)
 {
-	uint64_t a;
-	const char *cur;
-
 	if (m == NULL) {
 		snprintf(buf, len, "-");
 		return;
 	}
-	a = m->fen < 0 ? (uint64_t)0 - (uint64_t)m->fen : (uint64_t)m->fen;
-	cur =
-	    m->currency != NULL && m->currency[0] != '\0' ? m->currency : "CNY";
-	snprintf(buf, len, "%s%llu.%02llu %s", m->fen < 0 ? "-" : "",
-	    (unsigned long long)(a / 100), (unsigned long long)(a % 100), cur);
+	format_fen(m->fen, m->currency, buf, len);
+}
+
+/* Standard base64 (RFC 4648 section 4) with padding, to stdout. */
+static void
+put_base64(const uint8_t *d, size_t len)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v =
+		    (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
+
+		printf("%c%c%c%c", b64[v >> 18], b64[(v >> 12) & 63],
+		    b64[(v >> 6) & 63], b64[v & 63]);
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)d[i] << 16;
+
+		printf("%c%c==", b64[v >> 18], b64[(v >> 12) & 63]);
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8;
+
+		printf("%c%c%c=", b64[v >> 18], b64[(v >> 12) & 63],
+		    b64[(v >> 6) & 63]);
+	}
+}
+
+static int
+base64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/*
+ * Decode base64 as people paste it: the standard or the URL-safe
+ * alphabet, with or without its '=' padding. Anything else (whitespace,
+ * misplaced '=', a lone trailing character, non-zero bits past the last
+ * byte) is refused rather than guessed at, so a ref damaged in copying
+ * fails here with a usage error instead of reaching the broker. Returns
+ * a malloc'd buffer (caller frees) or NULL; *len is its length.
+ */
+static uint8_t *
+base64_decode(const char *s, size_t *len)
+{
+	size_t n = strlen(s), pad = 0, i, o = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	uint8_t *out;
+
+	while (n > 0 && s[n - 1] == '=') {
+		n--;
+		pad++;
+	}
+	/* n % 4: 0 (no tail), 2 (one byte), 3 (two bytes); never 1. */
+	if (n == 0 || n % 4 == 1 || pad > 2 || (pad > 0 && (n + pad) % 4 != 0))
+		return NULL;
+	out = malloc(n / 4 * 3 + 3);
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		int v = base64_value(s[i]);
+
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if ((acc & ((1u << bits) - 1)) != 0) {
+		free(out);
+		return NULL;
+	}
+	*len = o;
+	return out;
 }
 
 /* Unix seconds as a calendar time in China Standard Time. */
@@ -611,8 +970,7 @@ print_encumbrances(const Chakong__V1__Asset *a)
 			    (long long)(e->requested_fen / 100),
 			    (long long)(e->requested_fen % 100));
 		if (e->effective_date[0] != '\0')
-			printf(", %s to %s", e->effective_date,
-			    e->expiry_date);
+			printf(", %s to %s", e->effective_date, e->expiry_date);
 		if (e->queue_position > 0)
 			printf(", queued #%d", (int)e->queue_position);
 		printf("\n");
@@ -686,6 +1044,12 @@ print_asset(const Chakong__V1__Asset *a)
 	default:
 		printf("    %s  (no details)\n", category_name(a->category));
 		break;
+	}
+	/* What `chakongctl freeze --asset-ref` takes, ready to paste. */
+	if (a->asset_ref.len > 0) {
+		printf("      asset_ref ");
+		put_base64(a->asset_ref.data, a->asset_ref.len);
+		printf("\n");
 	}
 	print_encumbrances(a);
 }
@@ -826,28 +1190,8 @@ json_strs(const char *key, char **items, size_t n)
 static void
 json_base64(const uint8_t *d, size_t len)
 {
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-
 	putchar('"');
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v =
-		    (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
-
-		printf("%c%c%c%c", b64[v >> 18], b64[(v >> 12) & 63],
-		    b64[(v >> 6) & 63], b64[v & 63]);
-	}
-	if (len - i == 1) {
-		uint32_t v = (uint32_t)d[i] << 16;
-
-		printf("%c%c==", b64[v >> 18], b64[(v >> 12) & 63]);
-	} else if (len - i == 2) {
-		uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8;
-
-		printf("%c%c%c=", b64[v >> 18], b64[(v >> 12) & 63],
-		    b64[(v >> 6) & 63]);
-	}
+	put_base64(d, len);
 	putchar('"');
 }
 
@@ -941,8 +1285,9 @@ json_asset(const Chakong__V1__Asset *a)
 		const Chakong__V1__Encumbrance *e = a->encumbrances[i];
 
 		printf("%s{\"kind\":", i > 0 ? "," : "");
-		json_str(e->kind == CHAKONG__V1__ENCUMBRANCE__KIND__SEAL ?
-		    "seal" : "freeze");
+		json_str(e->kind == CHAKONG__V1__ENCUMBRANCE__KIND__SEAL
+			? "seal"
+			: "freeze");
 		printf(",\"court_id\":");
 		json_str(e->court_id);
 		printf(",\"case_number\":");
@@ -1143,6 +1488,619 @@ cmd_query(int argc, char **argv, struct conn *c)
 	return 0;
 }
 
+/* ---- action commands: freeze, extend, release, deduct, claim ---- */
+
+enum action {
+	ACT_FREEZE,
+	ACT_EXTEND,
+	ACT_RELEASE,
+	ACT_DEDUCT,
+	ACT_CLAIM,
+};
+
+/* What an action command needs besides the case (a bit set). */
+enum {
+	NEED_DEBTOR = 1 << 0,
+	NEED_ASSET_REF = 1 << 1,
+	NEED_FREEZE_REF = 1 << 2,
+	NEED_DAYS = 1 << 3,
+	NEED_AMOUNT = 1 << 4,
+	NEED_REASON = 1 << 5,
+};
+
+struct action_cmd {
+	const char *name;
+	enum action act;
+	const char *path;
+	const char *usage;
+	const struct option *options;
+	unsigned need;
+};
+
+static const struct action_cmd action_cmds[] = {
+	{ "freeze", ACT_FREEZE, "/chakong.v1.AssetBroker/Freeze", freeze_usage,
+	    freeze_options, NEED_DEBTOR | NEED_ASSET_REF | NEED_DAYS },
+	{ "extend", ACT_EXTEND, "/chakong.v1.AssetBroker/Extend", extend_usage,
+	    extend_options, NEED_DEBTOR | NEED_FREEZE_REF | NEED_DAYS },
+	{ "release", ACT_RELEASE, "/chakong.v1.AssetBroker/Release",
+	    release_usage, release_options, NEED_DEBTOR | NEED_FREEZE_REF },
+	{ "deduct", ACT_DEDUCT, "/chakong.v1.AssetBroker/Deduct", deduct_usage,
+	    deduct_options, NEED_DEBTOR | NEED_FREEZE_REF | NEED_AMOUNT },
+	{ "claim", ACT_CLAIM, "/chakong.v1.AssetBroker/UpdateClaim",
+	    claim_usage, claim_options, NEED_AMOUNT | NEED_REASON },
+};
+#define NACTION_CMDS (sizeof(action_cmds) / sizeof(action_cmds[0]))
+
+/* An action command's parsed command line; strings borrow argv. */
+struct action_args {
+	const char *request_id;
+	bool generated; /* request_id is ours, not the user's */
+	char rid_buf[48];
+	const char *id, *uscc, *name, *casenum, *officer, *document, *reason;
+	const char *currency;
+	int64_t claim_fen, amount_fen;
+	bool have_amount;
+	int32_t days;
+	uint8_t *ref; /* decoded --asset-ref or --freeze-ref */
+	size_t ref_len;
+	bool json;
+};
+
+static const char *
+outcome_name(Chakong__V1__ActionOutcome o)
+{
+	switch (o) {
+	case CHAKONG__V1__ACTION_OUTCOME__ACTION_DONE:
+		return "DONE";
+	case CHAKONG__V1__ACTION_OUTCOME__ACTION_PARTIAL:
+		return "PARTIAL";
+	case CHAKONG__V1__ACTION_OUTCOME__ACTION_QUEUED:
+		return "QUEUED";
+	case CHAKONG__V1__ACTION_OUTCOME__ACTION_REJECTED:
+		return "REJECTED";
+	case CHAKONG__V1__ACTION_OUTCOME__ACTION_PENDING:
+		return "PENDING";
+	default:
+		return "UNSPECIFIED";
+	}
+}
+
+/*
+ * A request id for a user who gave none: "ctl-" and 24 hex digits from
+ * the CSPRNG, so two runs never share one by accident (that would replay
+ * the first run's outcome instead of acting).
+ */
+static bool
+random_request_id(char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[12];
+	size_t i;
+
+	if (len < 4 + 2 * sizeof(r) + 1 || RAND_bytes(r, sizeof(r)) != 1)
+		return false;
+	memcpy(buf, "ctl-", 4);
+	for (i = 0; i < sizeof(r); i++) {
+		buf[4 + 2 * i] = hex[r[i] >> 4];
+		buf[4 + 2 * i + 1] = hex[r[i] & 15];
+	}
+	buf[4 + 2 * sizeof(r)] = '\0';
+	OPENSSL_cleanse(r, sizeof(r));
+	return true;
+}
+
+/* "CNY": three upper-case letters (ISO 4217 form; the broker judges). */
+static bool
+valid_currency(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (s[i] < 'A' || s[i] > 'Z')
+			return false;
+	return s[3] == '\0';
+}
+
+static void
+parse_action_args(int argc, char **argv, const struct action_cmd *cmd,
+    struct conn *c, struct action_args *a)
+{
+	const char *u = cmd->usage;
+	const char *refopt =
+	    (cmd->need & NEED_ASSET_REF) != 0 ? "--asset-ref" : "--freeze-ref";
+	char why[CK_WHY_MAX];
+	int64_t v;
+	int opt;
+
+	memset(a, 0, sizeof(*a));
+	a->currency = "CNY";
+	/* 0 re-initialises GNU getopt (main parsed with "+"). */
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "", cmd->options, NULL)) != -1) {
+		if (conn_option(c, opt, optarg, u))
+			continue;
+		switch (opt) {
+		case OPT_REQUEST_ID:
+			a->request_id = optarg;
+			break;
+		case OPT_ID:
+			a->id = optarg;
+			break;
+		case OPT_USCC:
+			a->uscc = optarg;
+			break;
+		case OPT_NAME:
+			a->name = optarg;
+			break;
+		case OPT_CASE:
+			a->casenum = optarg;
+			break;
+		case OPT_CLAIM:
+			if (!ck_parse_yuan(optarg, &a->claim_fen, why))
+				usage_error(u, "--claim: %s", why);
+			break;
+		case OPT_OFFICER:
+			a->officer = optarg;
+			break;
+		case OPT_DOCUMENT:
+			a->document = optarg;
+			break;
+		case OPT_REASON:
+			a->reason = optarg;
+			break;
+		case OPT_AMOUNT:
+			if (!ck_parse_yuan(optarg, &a->amount_fen, why))
+				usage_error(u, "--amount: %s", why);
+			a->have_amount = true;
+			break;
+		case OPT_CURRENCY:
+			if (!valid_currency(optarg))
+				usage_error(u,
+				    "--currency: three upper-case letters "
+				    "(ISO 4217) are expected");
+			a->currency = optarg;
+			break;
+		case OPT_DAYS:
+			if (!parse_int64(optarg, &v) || v < 1 || v > INT32_MAX)
+				usage_error(u,
+				    "--days: a whole number of days above 0 "
+				    "is expected");
+			a->days = (int32_t)v;
+			break;
+		case OPT_ASSET_REF:
+		case OPT_FREEZE_REF:
+			free(a->ref);
+			a->ref = base64_decode(optarg, &a->ref_len);
+			if (a->ref == NULL)
+				usage_error(u,
+				    "%s: not base64 (paste it as chakongctl "
+				    "printed it)",
+				    refopt);
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case OPT_HELP:
+			fputs(u, stdout);
+			exit(0);
+		default:
+			/* getopt has said what was wrong. */
+			fputs(u, stderr);
+			exit(EX_USAGE);
+		}
+	}
+	if (optind < argc)
+		usage_error(u, "unexpected argument '%s'", argv[optind]);
+	if ((cmd->need & NEED_DEBTOR) != 0) {
+		if ((a->id == NULL) == (a->uscc == NULL))
+			usage_error(u,
+			    "give the debtor's --id or --uscc (one of them)");
+		if (a->name == NULL)
+			usage_error(u, "--name is required");
+	}
+	if (a->casenum == NULL)
+		usage_error(u, "--case is required");
+	if (a->officer == NULL)
+		usage_error(u, "--officer is required");
+	if (a->document == NULL)
+		usage_error(u, "--document is required");
+	if ((cmd->need & (NEED_ASSET_REF | NEED_FREEZE_REF)) != 0 &&
+	    a->ref == NULL)
+		usage_error(u, "%s is required", refopt);
+	if ((cmd->need & NEED_DAYS) != 0 && a->days == 0)
+		usage_error(u, "--days is required");
+	if ((cmd->need & NEED_AMOUNT) != 0 && !a->have_amount)
+		usage_error(u, "--amount is required");
+	if ((cmd->need & NEED_REASON) != 0 && a->reason == NULL)
+		usage_error(u, "--reason is required");
+	if (a->request_id == NULL) {
+		if (!random_request_id(a->rid_buf, sizeof(a->rid_buf))) {
+			fprintf(stderr,
+			    "%s: cannot make a random request id; "
+			    "give --request-id\n",
+			    progname);
+			exit(CK_GRPC_INTERNAL);
+		}
+		a->request_id = a->rid_buf;
+		a->generated = true;
+	}
+}
+
+/* One aligned "label  value" line of the readable output. */
+static void field(const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+field(const char *label, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%-12s ", label);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void
+field_request_id(const struct action_args *a)
+{
+	field("request id", "%s%s", a->request_id,
+	    a->generated ? " (generated: give it as --request-id to ask "
+			   "again)"
+			 : "");
+}
+
+/* The outcome; PENDING says what to do, since it is not a failure. */
+static void
+field_outcome(
+    const struct action_args *a, Chakong__V1__ActionOutcome o, char *reason)
+{
+	field("outcome", "%s", outcome_name(o));
+	if (o == CHAKONG__V1__ACTION_OUTCOME__ACTION_PENDING)
+		field("",
+		    "the agency has not answered yet; ask again later "
+		    "with --request-id %s",
+		    a->request_id);
+	if (reason[0] != '\0')
+		field("reason", "%s", reason);
+}
+
+static void
+json_head(const struct action_args *a)
+{
+	printf("{\"request_id\":");
+	json_str(a->request_id);
+}
+
+static void
+json_outcome(Chakong__V1__ActionOutcome o, const char *reason)
+{
+	printf(",\"outcome\":");
+	json_str(outcome_name(o));
+	printf(",\"reason\":");
+	json_str(reason);
+}
+
+static void
+print_freeze(const struct action_args *a, Chakong__V1__FreezeReply *rep)
+{
+	char b[64];
+
+	if (a->json) {
+		json_head(a);
+		json_outcome(rep->outcome, rep->reason);
+		printf(",\"freeze_ref\":");
+		json_base64(rep->freeze_ref.data, rep->freeze_ref.len);
+		printf(",\"frozen_fen\":%lld,\"queued_fen\":%lld,"
+		       "\"currency\":",
+		    (long long)rep->frozen_fen, (long long)rep->queued_fen);
+		json_str(a->currency);
+		printf(",\"effective_date\":");
+		json_str(rep->effective_date);
+		printf(",\"expiry_date\":");
+		json_str(rep->expiry_date);
+		printf(",\"queue_position\":%d}\n", (int)rep->queue_position);
+		return;
+	}
+	scrub_message(&rep->base);
+	field_request_id(a);
+	field_outcome(a, rep->outcome, rep->reason);
+	/* A seal of a property or vehicle has no amount. */
+	if (a->have_amount || rep->frozen_fen != 0 || rep->queued_fen != 0) {
+		format_fen(rep->frozen_fen, a->currency, b, sizeof(b));
+		field("frozen", "%s", b);
+		format_fen(rep->queued_fen, a->currency, b, sizeof(b));
+		field("queued", "%s", b);
+	}
+	field("effective", "%s",
+	    rep->effective_date[0] != '\0' ? rep->effective_date : "-");
+	field("expiry", "%s",
+	    rep->expiry_date[0] != '\0' ? rep->expiry_date : "-");
+	if (rep->queue_position > 0)
+		field("queue", "#%d in line", (int)rep->queue_position);
+	if (rep->freeze_ref.len > 0) {
+		printf("%-12s ", "freeze ref");
+		put_base64(rep->freeze_ref.data, rep->freeze_ref.len);
+		putchar('\n');
+	}
+}
+
+static void
+print_extend(const struct action_args *a, Chakong__V1__ExtendReply *rep)
+{
+	if (a->json) {
+		json_head(a);
+		json_outcome(rep->outcome, rep->reason);
+		printf(",\"expiry_date\":");
+		json_str(rep->expiry_date);
+		printf("}\n");
+		return;
+	}
+	scrub_message(&rep->base);
+	field_request_id(a);
+	field_outcome(a, rep->outcome, rep->reason);
+	field("expiry", "%s",
+	    rep->expiry_date[0] != '\0' ? rep->expiry_date : "-");
+}
+
+static void
+print_release(const struct action_args *a, Chakong__V1__ReleaseReply *rep)
+{
+	if (a->json) {
+		json_head(a);
+		json_outcome(rep->outcome, rep->reason);
+		printf("}\n");
+		return;
+	}
+	scrub_message(&rep->base);
+	field_request_id(a);
+	field_outcome(a, rep->outcome, rep->reason);
+}
+
+static void
+print_deduct(const struct action_args *a, Chakong__V1__DeductReply *rep)
+{
+	char b[64];
+
+	if (a->json) {
+		json_head(a);
+		json_outcome(rep->outcome, rep->reason);
+		printf(",\"deducted_fen\":%lld,\"currency\":",
+		    (long long)rep->deducted_fen);
+		json_str(a->currency);
+		printf(",\"transfer_id\":");
+		json_str(rep->transfer_id);
+		printf("}\n");
+		return;
+	}
+	scrub_message(&rep->base);
+	field_request_id(a);
+	field_outcome(a, rep->outcome, rep->reason);
+	format_fen(rep->deducted_fen, a->currency, b, sizeof(b));
+	field("deducted", "%s", b);
+	field("transfer id", "%s",
+	    rep->transfer_id[0] != '\0' ? rep->transfer_id : "-");
+}
+
+static void
+print_claim(const struct action_args *a, Chakong__V1__UpdateClaimReply *rep)
+{
+	char b[64];
+
+	if (a->json) {
+		json_head(a);
+		printf(",\"old_claim_fen\":%lld,\"new_claim_fen\":%lld,"
+		       "\"currency\":",
+		    (long long)rep->old_claim_fen,
+		    (long long)rep->new_claim_fen);
+		json_str(a->currency);
+		printf("}\n");
+		return;
+	}
+	field_request_id(a);
+	format_fen(rep->old_claim_fen, a->currency, b, sizeof(b));
+	field("old claim", "%s", b);
+	format_fen(rep->new_claim_fen, a->currency, b, sizeof(b));
+	field("new claim", "%s", b);
+}
+
+/*
+ * Pack the request of cmd from a. The protobuf-c structs borrow a's
+ * strings and ref; nothing here outlives the call.
+ */
+static uint8_t *
+pack_action(const struct action_cmd *cmd, struct action_args *a, size_t *len)
+{
+	Chakong__V1__CaseRef cr = CHAKONG__V1__CASE_REF__INIT;
+	Chakong__V1__Debtor debtor = CHAKONG__V1__DEBTOR__INIT;
+	Chakong__V1__Money amount = CHAKONG__V1__MONEY__INIT;
+	ProtobufCBinaryData ref = { a->ref_len, a->ref };
+	char *rid = (char *)a->request_id, *doc = (char *)a->document;
+	const ProtobufCMessage *m;
+	union {
+		Chakong__V1__FreezeRequest freeze;
+		Chakong__V1__ExtendRequest extend;
+		Chakong__V1__ReleaseRequest release;
+		Chakong__V1__DeductRequest deduct;
+		Chakong__V1__UpdateClaimRequest claim;
+	} u;
+	uint8_t *buf;
+
+	cr.case_number = (char *)a->casenum;
+	cr.claim_amount_fen = a->claim_fen;
+	cr.officer_id = (char *)a->officer;
+	if (a->name != NULL)
+		debtor.name = (char *)a->name;
+	if (a->id != NULL) {
+		debtor.id_case = CHAKONG__V1__DEBTOR__ID_RESIDENT_ID;
+		debtor.resident_id = (char *)a->id;
+	} else if (a->uscc != NULL) {
+		debtor.id_case = CHAKONG__V1__DEBTOR__ID_USCC;
+		debtor.uscc = (char *)a->uscc;
+	}
+	amount.fen = a->amount_fen;
+	amount.currency = (char *)a->currency;
+
+	switch (cmd->act) {
+	case ACT_FREEZE:
+		chakong__v1__freeze_request__init(&u.freeze);
+		u.freeze.request_id = rid;
+		u.freeze.case_ = &cr;
+		u.freeze.debtor = &debtor;
+		u.freeze.asset_ref = ref;
+		u.freeze.document_number = doc;
+		u.freeze.amount = a->have_amount ? &amount : NULL;
+		u.freeze.duration_days = a->days;
+		m = &u.freeze.base;
+		break;
+	case ACT_EXTEND:
+		chakong__v1__extend_request__init(&u.extend);
+		u.extend.request_id = rid;
+		u.extend.case_ = &cr;
+		u.extend.debtor = &debtor;
+		u.extend.freeze_ref = ref;
+		u.extend.document_number = doc;
+		u.extend.duration_days = a->days;
+		m = &u.extend.base;
+		break;
+	case ACT_RELEASE:
+		chakong__v1__release_request__init(&u.release);
+		u.release.request_id = rid;
+		u.release.case_ = &cr;
+		u.release.debtor = &debtor;
+		u.release.freeze_ref = ref;
+		u.release.document_number = doc;
+		m = &u.release.base;
+		break;
+	case ACT_DEDUCT:
+		chakong__v1__deduct_request__init(&u.deduct);
+		u.deduct.request_id = rid;
+		u.deduct.case_ = &cr;
+		u.deduct.debtor = &debtor;
+		u.deduct.freeze_ref = ref;
+		u.deduct.document_number = doc;
+		u.deduct.amount = &amount;
+		m = &u.deduct.base;
+		break;
+	case ACT_CLAIM:
+	default:
+		chakong__v1__update_claim_request__init(&u.claim);
+		u.claim.request_id = rid;
+		u.claim.case_ = &cr;
+		u.claim.new_claim = &amount;
+		u.claim.document_number = doc;
+		u.claim.reason = (char *)a->reason;
+		m = &u.claim.base;
+		break;
+	}
+	*len = protobuf_c_message_get_packed_size(m);
+	buf = malloc(*len + 1);
+	if (buf != NULL)
+		protobuf_c_message_pack(m, buf);
+	return buf;
+}
+
+/* Unpack and print the reply of cmd; false when it is not one. */
+static bool
+print_action_reply(
+    const struct action_cmd *cmd, const struct action_args *a, struct result *r)
+{
+	const ProtobufCMessageDescriptor *d;
+	ProtobufCMessage *m;
+
+	switch (cmd->act) {
+	case ACT_FREEZE:
+		d = &chakong__v1__freeze_reply__descriptor;
+		break;
+	case ACT_EXTEND:
+		d = &chakong__v1__extend_reply__descriptor;
+		break;
+	case ACT_RELEASE:
+		d = &chakong__v1__release_reply__descriptor;
+		break;
+	case ACT_DEDUCT:
+		d = &chakong__v1__deduct_reply__descriptor;
+		break;
+	case ACT_CLAIM:
+	default:
+		d = &chakong__v1__update_claim_reply__descriptor;
+		break;
+	}
+	m = protobuf_c_message_unpack(d, NULL, r->len, r->reply);
+	if (m == NULL) {
+		fprintf(stderr, "%s: INTERNAL: the reply is not a %s\n",
+		    progname, d->name);
+		return false;
+	}
+	switch (cmd->act) {
+	case ACT_FREEZE:
+		print_freeze(a, (Chakong__V1__FreezeReply *)m);
+		break;
+	case ACT_EXTEND:
+		print_extend(a, (Chakong__V1__ExtendReply *)m);
+		break;
+	case ACT_RELEASE:
+		print_release(a, (Chakong__V1__ReleaseReply *)m);
+		break;
+	case ACT_DEDUCT:
+		print_deduct(a, (Chakong__V1__DeductReply *)m);
+		break;
+	case ACT_CLAIM:
+	default:
+		print_claim(a, (Chakong__V1__UpdateClaimReply *)m);
+		break;
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return true;
+}
+
+static int
+cmd_action(int argc, char **argv, struct conn *c, const struct action_cmd *cmd)
+{
+	struct action_args a;
+	struct result r;
+	uint8_t *buf;
+	size_t len;
+	int st;
+
+	parse_action_args(argc, argv, cmd, c, &a);
+	conn_from_env(c);
+	buf = pack_action(cmd, &a, &len);
+	if (buf == NULL) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		free(a.ref);
+		return CK_GRPC_RESOURCE_EXHAUSTED;
+	}
+	st = call(c, cmd->usage, cmd->path, buf, len, &r);
+	free(buf);
+	free(a.ref);
+	if (st != CK_GRPC_OK) {
+		st = report_status(&r);
+		/* The call may have acted (a timeout, a lost connection):
+		 * without the id the user could only act again. */
+		if (a.generated)
+			fprintf(stderr,
+			    "%s: the request id was %s; to ask again "
+			    "without acting twice, re-run with "
+			    "--request-id %s\n",
+			    progname, a.request_id, a.request_id);
+		result_free(&r);
+		return st;
+	}
+	if (!print_action_reply(cmd, &a, &r)) {
+		result_free(&r);
+		return CK_GRPC_INTERNAL;
+	}
+	result_free(&r);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "%s: writing the reply: %s\n", progname,
+		    strerror(errno));
+		return CK_GRPC_UNKNOWN;
+	}
+	return 0;
+}
+
 static int
 cmd_health(int argc, char **argv, struct conn *c)
 {
@@ -1245,6 +2203,9 @@ main(int argc, char **argv)
 		return cmd_query(argc, argv, &c);
 	if (strcmp(cmd, "health") == 0)
 		return cmd_health(argc, argv, &c);
+	for (size_t i = 0; i < NACTION_CMDS; i++)
+		if (strcmp(cmd, action_cmds[i].name) == 0)
+			return cmd_action(argc, argv, &c, &action_cmds[i]);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;

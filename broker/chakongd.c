@@ -348,7 +348,7 @@ main(int argc, char **argv)
 		/* load the modules too: a wrong ABI is a configuration error */
 		int rv;
 
-		d.base = event_base_new();
+		d.base = ck_event_base_new();
 		rv = d.base != NULL ? open_agencies(&d, true, err,
 		    sizeof(err)) :
 		    CK_ENOMEM;
@@ -373,7 +373,7 @@ main(int argc, char **argv)
 	/* the LMDB writer thread hands results back with event_active() */
 	if (evthread_use_pthreads() != 0)
 		ck_fatal("libevent without pthreads support");
-	d.base = event_base_new();
+	d.base = ck_event_base_new();
 	if (d.base == NULL)
 		ck_fatal("cannot create the event loop");
 	ck_metrics_init();

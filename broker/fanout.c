@@ -55,6 +55,7 @@ struct query {
 	struct event *timer;
 	const char *debtor_id;
 	const char *court_id;
+	uint8_t debtor[16];		/* its keyed hash, once per query */
 };
 
 static char *
@@ -187,7 +188,7 @@ seal_ref(struct query *q, Chakong__V1__Asset *a, const char *source,
 	    strlen(in->asset_id)))
 		return true;	/* too long to seal: no ref, still listed */
 	ck_strlcpy(ref.court_id, q->court_id, sizeof(ref.court_id));
-	ck_ref_debtor_hash(q->fo->refkeys, 0, q->debtor_id, ref.debtor);
+	memcpy(ref.debtor, q->debtor, sizeof(ref.debtor));
 	ref.issued_at = ck_clock_now();
 	buf = ck_call_alloc(q->call, CK_REF_MAX_LEN);
 	if (buf == NULL)
@@ -534,6 +535,8 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->mask = fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
+	if (fo->refkeys != NULL)
+		ck_ref_debtor_hash(fo->refkeys, 0, q->debtor_id, q->debtor);
 	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
 	budget = call->deadline > now + margin ? call->deadline - now - margin :
 	    0;

@@ -35,6 +35,7 @@ struct key {
 struct ck_refkeys {
 	struct key keys[MAX_KEYS];
 	size_t n;
+	EVP_CIPHER *aes;	/* fetched once: no algorithm lookup per seal */
 };
 
 static void
@@ -113,6 +114,12 @@ ck_refkeys_load(const char *path, struct ck_refkeys **out, char *err,
 		k->n++;
 	}
 	fclose(fp);
+	k->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (k->aes == NULL) {
+		snprintf(err, errlen, "%s: AES-256-GCM is not available", path);
+		ck_refkeys_free(k);
+		return CK_ETLS;
+	}
 	if (k->n == 0) {
 		snprintf(err, errlen, "%s: no key (expected lines of 64 hex "
 		    "digits; make one with `openssl rand -hex 32`)", path);
@@ -135,6 +142,7 @@ ck_refkeys_free(struct ck_refkeys *keys)
 {
 	if (keys == NULL)
 		return;
+	EVP_CIPHER_free(keys->aes);
 	OPENSSL_cleanse(keys, sizeof(*keys));
 	free(keys);
 }
@@ -260,7 +268,7 @@ seal(const struct ck_refkeys *keys, uint8_t domain, const uint8_t *plain,
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL)
 		return CK_ENOMEM;
-	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->enc,
+	if (EVP_EncryptInit_ex(ctx, keys->aes, NULL, k->enc,
 	    out + HDR) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &n, aad, sizeof(aad)) != 1 ||
 	    EVP_EncryptUpdate(ctx, out + HDR + NONCE, &n, plain,
@@ -306,7 +314,7 @@ open_box(const struct ck_refkeys *keys, uint8_t domain, const uint8_t *in,
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL)
 		return CK_ENOMEM;
-	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->enc,
+	if (EVP_DecryptInit_ex(ctx, keys->aes, NULL, k->enc,
 	    in + HDR) != 1 ||
 	    EVP_DecryptUpdate(ctx, NULL, &n, aad, sizeof(aad)) != 1 ||
 	    EVP_DecryptUpdate(ctx, plain, &n, in + HDR + NONCE,

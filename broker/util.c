@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "chakong/status.h"
 #include "validate.h"
@@ -67,6 +68,20 @@ int64_t
 ck_unix_now(void)
 {
 	return (int64_t)(ck_unix_usec() / 1000000u);
+}
+
+struct event_base *
+ck_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
 }
 
 void

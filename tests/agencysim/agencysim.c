@@ -660,7 +660,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	s->base = event_base_new();
+	s->base = ck_event_base_new();
 	if (s->base == NULL) {
 		fprintf(stderr, "agencysim: cannot create the event loop\n");
 		goto out;
