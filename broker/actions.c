@@ -1590,6 +1590,106 @@ ck_actions_update_claim(struct ck_actions *A, struct ck_call *call,
 	submit(A, x);
 }
 
+/* ---- what queries teach us --------------------------------------------- */
+
+/*
+ * Agencies change our freezes on their own: a queued freeze is promoted
+ * when the one before it ends, a partial one captures later deposits. A
+ * Query shows that; keep the freeze records (which the deduction limit and
+ * the expiry watch read) in step.
+ */
+struct observed {
+	struct ck_actions *A;
+	char key[200];
+	size_t klen;
+	int64_t frozen_fen, queued_fen;
+	char effective[16], expiry[16];
+	int32_t queue_position;
+};
+
+static int
+observe_job(MDB_txn *txn, void *arg)
+{
+	struct observed *ob = arg;
+	MDB_dbi fdb = ck_store_dbi(ob->A->store, DB_FREEZES);
+	FreezeRecord *fr = NULL;
+	char *eff, *exp;
+	int rc;
+
+	rc = get(txn, fdb, ob->key, ob->klen,
+	    &chakong__internal__v1__freeze_record__descriptor,
+	    (ProtobufCMessage **)&fr);
+	if (rc != 0)
+		return rc;
+	eff = fr->effective_date;
+	exp = fr->expiry_date;
+	fr->frozen_fen = ob->frozen_fen;
+	fr->queued_fen = ob->queued_fen;
+	fr->effective_date = ob->effective;
+	fr->expiry_date = ob->expiry;
+	fr->queue_position = ob->queue_position;
+	fr->updated_at = ck_clock_now();
+	rc = put(txn, fdb, ob->key, ob->klen, &fr->base);
+	fr->effective_date = eff;
+	fr->expiry_date = exp;
+	protobuf_c_message_free_unpacked(&fr->base, NULL);
+	return rc;
+}
+
+static void
+on_observed(void *arg, int rc)
+{
+	(void)rc;	/* lossy: the next query tries again */
+	free(arg);
+}
+
+void
+ck_actions_observe(struct ck_actions *A, const char *source,
+    const struct ck_encumbrance *e)
+{
+	struct observed *ob;
+	FreezeRecord *fr = NULL;
+	MDB_txn *txn;
+	bool same;
+
+	if (A == NULL || A->closing || e->encumbrance_id == NULL)
+		return;
+	ob = calloc(1, sizeof(*ob));
+	if (ob == NULL)
+		return;
+	ob->A = A;
+	ob->klen = freeze_key(ob->key, sizeof(ob->key), source,
+	    e->encumbrance_id);
+	if (ob->klen == 0 || ck_store_read_begin(A->store, &txn) != 0) {
+		free(ob);
+		return;
+	}
+	if (get(txn, ck_store_dbi(A->store, DB_FREEZES), ob->key, ob->klen,
+	    &chakong__internal__v1__freeze_record__descriptor,
+	    (ProtobufCMessage **)&fr) != 0 || !fr->active) {
+		ck_store_read_end(txn);
+		if (fr != NULL)
+			protobuf_c_message_free_unpacked(&fr->base, NULL);
+		free(ob);
+		return;	/* not ours */
+	}
+	ob->frozen_fen = e->frozen_fen;
+	ob->queued_fen = e->queued_fen;
+	ob->queue_position = e->queue_position;
+	copy(ob->effective, sizeof(ob->effective), e->effective_date);
+	copy(ob->expiry, sizeof(ob->expiry), e->expiry_date);
+	same = fr->frozen_fen == ob->frozen_fen &&
+	    fr->queued_fen == ob->queued_fen &&
+	    fr->queue_position == ob->queue_position &&
+	    strcmp(fr->effective_date, ob->effective) == 0 &&
+	    strcmp(fr->expiry_date, ob->expiry) == 0;
+	protobuf_c_message_free_unpacked(&fr->base, NULL);
+	ck_store_read_end(txn);
+	if (same || ck_store_submit(A->store, observe_job, on_observed,
+	    ob) != 0)
+		free(ob);
+}
+
 /* ---- start-up, shutdown, status ---------------------------------------- */
 
 static bool

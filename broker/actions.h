@@ -67,6 +67,15 @@ void ck_actions_deduct(struct ck_actions *a, struct ck_call *call,
 void ck_actions_update_claim(struct ck_actions *a, struct ck_call *call,
     const Chakong__V1__UpdateClaimRequest *req, const struct ck_case *kase);
 
+/*
+ * A Query saw this encumbrance at `source`: if it is a freeze this broker
+ * made, bring its record up to date (promotion, later captures). Lossy
+ * and asynchronous.
+ */
+struct ck_encumbrance;
+void ck_actions_observe(struct ck_actions *a, const char *source,
+    const struct ck_encumbrance *e);
+
 /* Journal and resolver state for /status ("actions":{...}). */
 void ck_actions_write_json(const struct ck_actions *a, struct evbuffer *out);
 

@@ -274,6 +274,7 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 	if (rv != 0)
 		return rv;
 	ck_rpc_set_actions(d->actions);
+	d->fanout.actions = d->actions;
 	return 0;
 }
 
@@ -407,6 +408,7 @@ main(int argc, char **argv)
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
 	ck_rpc_set_actions(NULL);
+	d.fanout.actions = NULL;
 	ck_actions_close(d.actions);
 	ck_rpc_set_fanout(NULL);
 	ck_adapters_free(d.adapters);

@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "actions.h"
 #include "clock.h"
 #include "config.h"
 #include "grpc_frame.h"
@@ -134,9 +135,11 @@ money(struct ck_call *call, int64_t fen, const char *cur)
 }
 
 static bool
-copy_encumbrances(struct ck_call *call, Chakong__V1__Asset *a,
+copy_encumbrances(struct query *q, const char *source, Chakong__V1__Asset *a,
     const struct ck_asset *in)
 {
+	struct ck_call *call = q->call;
+
 	if (in->nencumbrances == 0)
 		return true;
 	a->encumbrances = ck_call_alloc(call,
@@ -149,6 +152,8 @@ copy_encumbrances(struct ck_call *call, Chakong__V1__Asset *a,
 
 		if (o == NULL)
 			return false;
+		if (e->court_id != NULL && strcmp(e->court_id, q->court_id) == 0)
+			ck_actions_observe(q->fo->actions, source, e);
 		chakong__v1__encumbrance__init(o);
 		o->kind = e->kind == CK_ENCUMBRANCE_SEAL ?
 		    CHAKONG__V1__ENCUMBRANCE__KIND__SEAL :
@@ -317,7 +322,8 @@ copy_asset(struct query *q, const char *source, const struct ck_asset *in)
 	default:
 		return NULL;	/* a category this API cannot show */
 	}
-	if (!copy_encumbrances(call, a, in) || !seal_ref(q, a, source, in))
+	if (!copy_encumbrances(q, source, a, in) ||
+	    !seal_ref(q, a, source, in))
 		return NULL;
 	return a;
 }
