@@ -117,6 +117,25 @@ ck_ad_source_set(struct ck_source_result *sr, enum ck_source_status status,
 	sr->nassets = 0;
 }
 
+/* gRPC codes by which an agency says it did not act on the request. */
+static bool
+refusal(int code)
+{
+	switch (code) {
+	case CK_GRPC_INVALID_ARGUMENT:
+	case CK_GRPC_NOT_FOUND:
+	case CK_GRPC_ALREADY_EXISTS:
+	case CK_GRPC_PERMISSION_DENIED:
+	case CK_GRPC_FAILED_PRECONDITION:
+	case CK_GRPC_OUT_OF_RANGE:
+	case CK_GRPC_UNIMPLEMENTED:
+	case CK_GRPC_UNAUTHENTICATED:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool
 ck_ad_action_error(
     struct ck_ad_arena *a, const struct ck_ad_reply *r, struct ck_result *res)
@@ -129,6 +148,14 @@ ck_ad_action_error(
 	res->error = (int)st;
 	/* a transport that cannot tell says IN_DOUBT, never ANSWERED */
 	res->delivery = r->delivery;
+	/*
+	 * An agency's error answer is final only when it says it refused
+	 * the request as such. UNKNOWN, INTERNAL, DATA_LOSS, ABORTED and
+	 * the like may come after the change was applied: the outcome is
+	 * unknown, to be asked again under the same idempotency key.
+	 */
+	if (res->delivery == CK_DELIVERY_ANSWERED && !refusal(r->grpc_status))
+		res->delivery = CK_DELIVERY_IN_DOUBT;
 	res->message = msg;
 	res->action = NULL;
 	return false;
