@@ -2055,6 +2055,30 @@ print_action_reply(
 	return true;
 }
 
+/*
+ * Whether a failed call may still have acted. The broker refuses with
+ * these statuses before anything is journaled or sent; after any other
+ * (a deadline, a lost connection, an internal error) the outcome is
+ * unknown until asked for again under the same request id.
+ */
+static bool
+may_have_acted(int status)
+{
+	switch (status) {
+	case CK_GRPC_INVALID_ARGUMENT:
+	case CK_GRPC_NOT_FOUND:
+	case CK_GRPC_ALREADY_EXISTS:
+	case CK_GRPC_PERMISSION_DENIED:
+	case CK_GRPC_FAILED_PRECONDITION:
+	case CK_GRPC_OUT_OF_RANGE:
+	case CK_GRPC_UNIMPLEMENTED:
+	case CK_GRPC_UNAUTHENTICATED:
+		return false;
+	default:
+		return true;
+	}
+}
+
 static int
 cmd_action(int argc, char **argv, struct conn *c, const struct action_cmd *cmd)
 {
@@ -2079,7 +2103,7 @@ cmd_action(int argc, char **argv, struct conn *c, const struct action_cmd *cmd)
 		st = report_status(&r);
 		/* The call may have acted (a timeout, a lost connection):
 		 * without the id the user could only act again. */
-		if (a.generated)
+		if (a.generated && may_have_acted(st))
 			fprintf(stderr,
 			    "%s: the request id was %s; to ask again "
 			    "without acting twice, re-run with "
