@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # demo.sh: the main job. Installs what is missing, builds, brings up the
-# local stack (tests/stack.sh) in ./stack, runs a sample chakongctl session
-# against it as the Guangzhou Intermediate Court, prints the operators'
-# /status, and stops the stack again. Safe to run twice.
+# local stack (tests/stack.sh: the broker and the agency simulator with 8
+# banks and 4 registries) in ./stack, runs a sample chakongctl session
+# against it as the Guangzhou Intermediate Court — a real query, freeze and
+# deduction — prints the operators' /status, and stops the stack again.
+# Safe to run twice.
 #
 #   bash tests/demo.sh              the whole demo
 #   CK_DEMO_KEEP=1 bash tests/demo.sh
@@ -79,7 +81,43 @@ echo
 echo "# a debtor no agency knows: NOT_FOUND per source, not an error"
 ctl query --category deposit --id 513101198201130014 --name 王五 \
 	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
+
+step "freeze and deduct (张三's ICBC account), exactly once per request id"
+# A fresh case number per run keeps the demo safe to run twice.
+N=$((RANDOM % 9000 + 1000))
+CASE="(2026)粤01执${N}号"
+REF=$("$CTL" query --json --category deposit --id 11010519491231002X \
+	--name 张三 --case "$CASE" --claim 150000.00 --officer GZ0001 |
+	"$PY" -c 'import json,sys
+doc = json.load(sys.stdin)
+print(next(a["asset_ref"] for s in doc["sources"] if s["source"] == "bank:icbc"
+           for a in s["assets"]))')
+ctl freeze --request-id "demo-freeze-$N" --id 11010519491231002X --name 张三 \
+	--case "$CASE" --claim 150000.00 --officer GZ0001 --asset-ref "$REF" \
+	--document "${CASE}之一" --days 180 --amount 5000.00
 echo
+echo "# the same request id again: the recorded outcome, no second freeze"
+FREF=$("$CTL" freeze --json --request-id "demo-freeze-$N" \
+	--id 11010519491231002X --name 张三 --case "$CASE" --claim 150000.00 \
+	--officer GZ0001 --asset-ref "$REF" --document "${CASE}之一" \
+	--days 180 --amount 5000.00 |
+	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["freeze_ref"])')
+echo "freeze_ref ${FREF:0:24}... (same as above)"
+ctl deduct --request-id "demo-deduct-$N" --id 11010519491231002X --name 张三 \
+	--case "$CASE" --officer GZ0001 --freeze-ref "$FREF" \
+	--document "${CASE}之二" --amount 1200.50
+echo
+echo "# over the claim plus the fee margin: refused, nothing sent"
+ctl freeze --request-id "demo-over-$N" --id 11010519491231002X --name 张三 \
+	--case "$CASE" --claim 150000.00 --officer GZ0001 --asset-ref "$REF" \
+	--document "${CASE}之三" --days 180 --amount 200000.00
+echo
+echo "# the account now (the freeze and what is left of it after the deduction):"
+ctl query --category deposit --id 11010519491231002X --name 张三 \
+	--case "$CASE" --claim 150000.00 --officer GZ0001 |
+	sed -n '/bank:icbc/,/bank:abc/p' | sed '$d'
+
+step "bad input"
 echo "# an identity number whose check character is wrong:"
 ctl query --id 110105194912310023 --name 张三 \
 	--case '(2019)粤01执123号' --claim 150000.00 --officer GZ0001
