@@ -281,18 +281,12 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 static int
 write_ready_file(const char *path, struct daemon *d)
 {
-	char tmp[600];
-	FILE *fp;
+	char text[512];
+	int n = snprintf(text, sizeof(text), "grpc=%s\nstatus=%s\npid=%ld\n",
+	    ck_server_address(d->srv), ck_statusd_address(d->status),
+	    (long)getpid());
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fp = fopen(tmp, "w");
-	if (fp == NULL)
-		return -errno;
-	fprintf(fp, "grpc=%s\nstatus=%s\npid=%ld\n", ck_server_address(d->srv),
-	    ck_statusd_address(d->status), (long)getpid());
-	if (fclose(fp) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
+	return ck_write_file_atomic(path, text, (size_t)n);
 }
 
 int
@@ -311,7 +305,7 @@ main(int argc, char **argv)
 	bool check = false;
 	SSL_CTX *ctx = NULL;
 	char err[768];
-	int c;
+	int c, rv;
 
 	memset(&d, 0, sizeof(d));
 	ck_log_init("chakongd", CK_LOG_INFO);
@@ -347,8 +341,6 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		/* load the modules too: a wrong ABI is a configuration error */
-		int rv;
-
 		d.base = ck_event_base_new();
 		rv = d.base != NULL ? open_agencies(&d, true, err,
 		    sizeof(err)) :
@@ -400,8 +392,8 @@ main(int argc, char **argv)
 	log_notice(NULL, "chakongd %s broker=%s serving gRPC on %s, status on "
 	    "http://%s", CK_VERSION, d.cfg->broker_id,
 	    ck_server_address(d.srv), ck_statusd_address(d.status));
-	if (ready != NULL && write_ready_file(ready, &d) != 0)
-		ck_fatal("--ready-file %s: %s", ready, strerror(errno));
+	if (ready != NULL && (rv = write_ready_file(ready, &d)) != 0)
+		ck_fatal("--ready-file %s: %s", ready, ck_strerror(rv));
 
 	event_base_dispatch(d.base);
 

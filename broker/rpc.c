@@ -191,6 +191,19 @@ check_action(struct ck_check *chk, const char *request_id,
 	    ck_check_document(chk, "document_number", doc, kase);
 }
 
+/* check_action, then open the sealed reference the request carries. */
+static bool
+check_ref_action(struct ck_call *call, struct ck_check *chk,
+    const char *request_id, const Chakong__V1__CaseRef *c,
+    const Chakong__V1__Debtor *d, const char *doc, const char *field,
+    const ProtobufCBinaryData *bytes, uint8_t type, struct ck_case *kase,
+    struct ck_ref *ref)
+{
+	return check_action(chk, request_id, c, d, doc, kase) &&
+	    ck_check_ref(chk, field, bytes) &&
+	    check_ref(call, chk, field, bytes, type, d, ref);
+}
+
 static bool
 check_duration(struct ck_check *chk, int32_t days)
 {
@@ -215,14 +228,12 @@ on_freeze(struct ck_call *call)
 	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
-	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
-	    req->document_number, &kase) ||
-	    !ck_check_ref(&chk, "asset_ref", &req->asset_ref) ||
+	if (!check_ref_action(call, &chk, req->request_id, req->case_,
+	    req->debtor, req->document_number, "asset_ref", &req->asset_ref,
+	    CK_REF_ASSET, &kase, &ref) ||
 	    !check_duration(&chk, req->duration_days) ||
 	    (req->amount != NULL &&
-	    !ck_check_money(&chk, "amount", req->amount, true)) ||
-	    !check_ref(call, &chk, "asset_ref", &req->asset_ref,
-	    CK_REF_ASSET, req->debtor, &ref)) {
+	    !ck_check_money(&chk, "amount", req->amount, true))) {
 		INVALID(call, &chk);
 		return;
 	}
@@ -242,11 +253,9 @@ on_extend(struct ck_call *call)
 	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
-	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
-	    req->document_number, &kase) ||
-	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
-	    !check_ref(call, &chk, "freeze_ref", &req->freeze_ref,
-	    CK_REF_FREEZE, req->debtor, &ref) ||
+	if (!check_ref_action(call, &chk, req->request_id, req->case_,
+	    req->debtor, req->document_number, "freeze_ref", &req->freeze_ref,
+	    CK_REF_FREEZE, &kase, &ref) ||
 	    !check_duration(&chk, req->duration_days)) {
 		INVALID(call, &chk);
 		return;
@@ -267,11 +276,9 @@ on_release(struct ck_call *call)
 	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
-	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
-	    req->document_number, &kase) ||
-	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
-	    !check_ref(call, &chk, "freeze_ref", &req->freeze_ref,
-	    CK_REF_FREEZE, req->debtor, &ref)) {
+	if (!check_ref_action(call, &chk, req->request_id, req->case_,
+	    req->debtor, req->document_number, "freeze_ref", &req->freeze_ref,
+	    CK_REF_FREEZE, &kase, &ref)) {
 		INVALID(call, &chk);
 		return;
 	}
@@ -291,11 +298,9 @@ on_deduct(struct ck_call *call)
 	struct ck_ref ref;
 
 	ck_check_init(&chk, call->cfg);
-	if (!check_action(&chk, req->request_id, req->case_, req->debtor,
-	    req->document_number, &kase) ||
-	    !ck_check_ref(&chk, "freeze_ref", &req->freeze_ref) ||
-	    !check_ref(call, &chk, "freeze_ref", &req->freeze_ref,
-	    CK_REF_FREEZE, req->debtor, &ref) ||
+	if (!check_ref_action(call, &chk, req->request_id, req->case_,
+	    req->debtor, req->document_number, "freeze_ref", &req->freeze_ref,
+	    CK_REF_FREEZE, &kase, &ref) ||
 	    !ck_check_money(&chk, "amount", req->amount, true)) {
 		INVALID(call, &chk);
 		return;

@@ -35,6 +35,13 @@ uint64_t ck_unix_usec(void);
  */
 struct event_base *ck_event_base_new(void);
 
+/*
+ * Replace path with len bytes of data atomically (written to path.tmp,
+ * then renamed), so a reader never sees half a file: ready files that
+ * scripts poll. Returns 0 or -errno.
+ */
+int ck_write_file_atomic(const char *path, const char *data, size_t len);
+
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void ck_hex(const uint8_t *in, size_t len, char *out);
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "chakong/status.h"
@@ -452,22 +453,21 @@ standard_stack(struct sim *s, char *err, size_t errlen)
 static int
 write_ready_file(const char *path, struct sim *s)
 {
-	char tmp[600];
-	FILE *fp;
+	struct evbuffer *b = evbuffer_new();
+	int rc;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fp = fopen(tmp, "w");
-	if (fp == NULL)
-		return -errno;
-	fprintf(fp, "control=%s\n", ck_server_address(s->control));
+	if (b == NULL)
+		return -ENOMEM;
+	evbuffer_add_printf(b, "control=%s\n", ck_server_address(s->control));
 	for (size_t i = 0; i < s->neps; i++)
-		fprintf(fp, "endpoint.%s=%s\n", s->eps[i].name,
+		evbuffer_add_printf(b, "endpoint.%s=%s\n", s->eps[i].name,
 		    ck_server_address(s->eps[i].srv));
-	fprintf(fp, "seed=%llu\nsize=%u\npid=%ld\n",
+	evbuffer_add_printf(b, "seed=%llu\nsize=%u\npid=%ld\n",
 	    (unsigned long long)s->seed, s->size, (long)getpid());
-	if (fclose(fp) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
+	rc = ck_write_file_atomic(path, (const char *)evbuffer_pullup(b, -1),
+	    evbuffer_get_length(b));
+	evbuffer_free(b);
+	return rc;
 }
 
 static void
