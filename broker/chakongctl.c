@@ -280,29 +280,44 @@ enum {
 	OPT_HELP,
 };
 
+/*
+ * Option tables are put together from these groups, so an option is
+ * spelled once: the connection (every command), the debtor (query and
+ * the actions against a debtor's assets), and what every action takes.
+ */
+/* clang-format off */
+#define CONN_OPTIONS \
+	{ "server", required_argument, NULL, OPT_SERVER }, \
+	{ "ca", required_argument, NULL, OPT_CA }, \
+	{ "cert", required_argument, NULL, OPT_CERT }, \
+	{ "key", required_argument, NULL, OPT_KEY }, \
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME }, \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }
+#define DEBTOR_OPTIONS \
+	{ "id", required_argument, NULL, OPT_ID }, \
+	{ "uscc", required_argument, NULL, OPT_USCC }, \
+	{ "name", required_argument, NULL, OPT_NAME }, \
+	{ "claim", required_argument, NULL, OPT_CLAIM }
+#define ACTION_OPTIONS \
+	CONN_OPTIONS, \
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID }, \
+	{ "case", required_argument, NULL, OPT_CASE }, \
+	{ "officer", required_argument, NULL, OPT_OFFICER }, \
+	{ "document", required_argument, NULL, OPT_DOCUMENT }, \
+	{ "json", no_argument, NULL, OPT_JSON }, \
+	{ "help", no_argument, NULL, OPT_HELP }
+/* clang-format on */
+
 static const struct option conn_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	CONN_OPTIONS,
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const struct option query_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "uscc", required_argument, NULL, OPT_USCC },
-	{ "name", required_argument, NULL, OPT_NAME },
+	CONN_OPTIONS,
+	DEBTOR_OPTIONS,
 	{ "case", required_argument, NULL, OPT_CASE },
-	{ "claim", required_argument, NULL, OPT_CLAIM },
 	{ "officer", required_argument, NULL, OPT_OFFICER },
 	{ "category", required_argument, NULL, OPT_CATEGORY },
 	{ "max-age", required_argument, NULL, OPT_MAX_AGE },
@@ -313,38 +328,15 @@ static const struct option query_options[] = {
 };
 
 static const struct option health_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	CONN_OPTIONS,
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
 
-/*
- * The action commands' options: the connection, the case, the output,
- * and each command's own.
- */
 static const struct option freeze_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
-	{ "case", required_argument, NULL, OPT_CASE },
-	{ "officer", required_argument, NULL, OPT_OFFICER },
-	{ "document", required_argument, NULL, OPT_DOCUMENT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "uscc", required_argument, NULL, OPT_USCC },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "claim", required_argument, NULL, OPT_CLAIM },
+	ACTION_OPTIONS,
+	DEBTOR_OPTIONS,
 	{ "asset-ref", required_argument, NULL, OPT_ASSET_REF },
 	{ "days", required_argument, NULL, OPT_DAYS },
 	{ "amount", required_argument, NULL, OPT_AMOUNT },
@@ -353,65 +345,23 @@ static const struct option freeze_options[] = {
 };
 
 static const struct option extend_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
-	{ "case", required_argument, NULL, OPT_CASE },
-	{ "officer", required_argument, NULL, OPT_OFFICER },
-	{ "document", required_argument, NULL, OPT_DOCUMENT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "uscc", required_argument, NULL, OPT_USCC },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "claim", required_argument, NULL, OPT_CLAIM },
+	ACTION_OPTIONS,
+	DEBTOR_OPTIONS,
 	{ "freeze-ref", required_argument, NULL, OPT_FREEZE_REF },
 	{ "days", required_argument, NULL, OPT_DAYS },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const struct option release_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
-	{ "case", required_argument, NULL, OPT_CASE },
-	{ "officer", required_argument, NULL, OPT_OFFICER },
-	{ "document", required_argument, NULL, OPT_DOCUMENT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "uscc", required_argument, NULL, OPT_USCC },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "claim", required_argument, NULL, OPT_CLAIM },
+	ACTION_OPTIONS,
+	DEBTOR_OPTIONS,
 	{ "freeze-ref", required_argument, NULL, OPT_FREEZE_REF },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const struct option deduct_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
-	{ "case", required_argument, NULL, OPT_CASE },
-	{ "officer", required_argument, NULL, OPT_OFFICER },
-	{ "document", required_argument, NULL, OPT_DOCUMENT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "uscc", required_argument, NULL, OPT_USCC },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "claim", required_argument, NULL, OPT_CLAIM },
+	ACTION_OPTIONS,
+	DEBTOR_OPTIONS,
 	{ "freeze-ref", required_argument, NULL, OPT_FREEZE_REF },
 	{ "amount", required_argument, NULL, OPT_AMOUNT },
 	{ "currency", required_argument, NULL, OPT_CURRENCY },
@@ -419,18 +369,7 @@ static const struct option deduct_options[] = {
 };
 
 static const struct option claim_options[] = {
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
-	{ "case", required_argument, NULL, OPT_CASE },
-	{ "officer", required_argument, NULL, OPT_OFFICER },
-	{ "document", required_argument, NULL, OPT_DOCUMENT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
+	ACTION_OPTIONS,
 	{ "amount", required_argument, NULL, OPT_AMOUNT },
 	{ "currency", required_argument, NULL, OPT_CURRENCY },
 	{ "reason", required_argument, NULL, OPT_REASON },
@@ -552,6 +491,38 @@ conn_from_env(struct conn *c)
 		c->key = getenv("CK_KEY");
 }
 
+/* The next option that is not a connection option, or -1. */
+static int
+next_option(int argc, char **argv, const struct option *options, struct conn *c,
+    const char *usage)
+{
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+		if (!conn_option(c, opt, optarg, usage))
+			break;
+	return opt;
+}
+
+/* --help, or an option getopt refused (and has said why). */
+static void __attribute__((noreturn)) help_or_fail(int opt, const char *usage)
+{
+	if (opt == OPT_HELP) {
+		fputs(usage, stdout);
+		exit(0);
+	}
+	fputs(usage, stderr);
+	exit(EX_USAGE);
+}
+
+/* The commands take options only. */
+static void
+no_operands(int argc, char **argv, const char *usage)
+{
+	if (optind < argc)
+		usage_error(usage, "unexpected argument '%s'", argv[optind]);
+}
+
 static void
 on_done(void *arg, int status, const char *message, const uint8_t *reply,
     size_t len)
@@ -665,18 +636,65 @@ result_free(struct result *r)
 
 static void scrub(char *s);
 
-/* Print a non-OK status the house way and return the exit code. */
+/*
+ * Print a non-OK status the house way, free r and return the exit code.
+ */
 static int
 report_status(struct result *r)
 {
+	int st = r->status >= 0 && r->status < CK_GRPC_NSTATUS
+	    ? r->status
+	    : CK_GRPC_UNKNOWN;
+
 	if (r->message != NULL)
 		scrub(r->message);
 	fprintf(stderr, "%s: %s: %s\n", progname,
 	    ck_grpc_status_name(r->status),
 	    r->message != NULL && r->message[0] != '\0' ? r->message
 							: "(no message)");
-	return r->status >= 0 && r->status < CK_GRPC_NSTATUS ? r->status
-							     : CK_GRPC_UNKNOWN;
+	result_free(r);
+	return st;
+}
+
+/* m packed into a new buffer, or NULL having said so. */
+static uint8_t *
+pack_message(const ProtobufCMessage *m, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = protobuf_c_message_get_packed_size(m);
+	buf = malloc(*len + 1);
+	if (buf == NULL) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return NULL;
+	}
+	protobuf_c_message_pack(m, buf);
+	return buf;
+}
+
+/* The reply decoded as d, or NULL having said it is not one. */
+static ProtobufCMessage *
+unpack_reply(const ProtobufCMessageDescriptor *d, const struct result *r)
+{
+	ProtobufCMessage *m =
+	    protobuf_c_message_unpack(d, NULL, r->len, r->reply);
+
+	if (m == NULL)
+		fprintf(stderr, "%s: INTERNAL: the reply is not a %s\n",
+		    progname, d->name);
+	return m;
+}
+
+/* The exit code once the reply is printed: UNKNOWN if it was not. */
+static int
+flush_reply(void)
+{
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "%s: writing the reply: %s\n", progname,
+		    strerror(errno));
+		return CK_GRPC_UNKNOWN;
+	}
+	return 0;
 }
 
 /* ---- names ---- */
@@ -1342,6 +1360,105 @@ print_query_json(const Chakong__V1__QueryReply *rep)
 
 /* ---- commands ---- */
 
+/* ---- what query and the action commands share ---- */
+
+/*
+ * A command's parsed command line; strings borrow argv. query uses the
+ * case and debtor part (up to json).
+ */
+struct action_args {
+	const char *request_id;
+	const char *id, *uscc, *name, *casenum, *officer;
+	int64_t claim_fen;
+	bool json;
+	bool generated; /* request_id is ours, not the user's */
+	char rid_buf[48];
+	const char *document, *reason;
+	const char *currency;
+	int64_t amount_fen;
+	bool have_amount;
+	int32_t days;
+	uint8_t *ref; /* decoded --asset-ref or --freeze-ref */
+	size_t ref_len;
+};
+
+/* The case and debtor options; false when opt is not one of them. */
+static bool
+case_option(struct action_args *a, int opt, const char *arg, const char *u)
+{
+	char why[CK_WHY_MAX];
+
+	switch (opt) {
+	case OPT_REQUEST_ID:
+		a->request_id = arg;
+		return true;
+	case OPT_ID:
+		a->id = arg;
+		return true;
+	case OPT_USCC:
+		a->uscc = arg;
+		return true;
+	case OPT_NAME:
+		a->name = arg;
+		return true;
+	case OPT_CASE:
+		a->casenum = arg;
+		return true;
+	case OPT_CLAIM:
+		if (!ck_parse_yuan(arg, &a->claim_fen, why))
+			usage_error(u, "--claim: %s", why);
+		return true;
+	case OPT_OFFICER:
+		a->officer = arg;
+		return true;
+	case OPT_JSON:
+		a->json = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void
+require_debtor(const struct action_args *a, const char *u)
+{
+	if ((a->id == NULL) == (a->uscc == NULL))
+		usage_error(
+		    u, "give the debtor's --id or --uscc (one of them)");
+	if (a->name == NULL)
+		usage_error(u, "--name is required");
+}
+
+static void
+require_case(const struct action_args *a, const char *u)
+{
+	if (a->casenum == NULL)
+		usage_error(u, "--case is required");
+	if (a->officer == NULL)
+		usage_error(u, "--officer is required");
+}
+
+/* cr and debtor borrow a's strings. */
+static void
+case_and_debtor(const struct action_args *a, Chakong__V1__CaseRef *cr,
+    Chakong__V1__Debtor *debtor)
+{
+	cr->case_number = (char *)a->casenum;
+	cr->claim_amount_fen = a->claim_fen;
+	cr->officer_id = (char *)a->officer;
+	if (a->name != NULL)
+		debtor->name = (char *)a->name;
+	if (a->id != NULL) {
+		debtor->id_case = CHAKONG__V1__DEBTOR__ID_RESIDENT_ID;
+		debtor->resident_id = (char *)a->id;
+	} else if (a->uscc != NULL) {
+		debtor->id_case = CHAKONG__V1__DEBTOR__ID_USCC;
+		debtor->uscc = (char *)a->uscc;
+	}
+}
+
+/* ---- query ---- */
+
 static int
 cmd_query(int argc, char **argv, struct conn *c)
 {
@@ -1350,41 +1467,22 @@ cmd_query(int argc, char **argv, struct conn *c)
 	Chakong__V1__Debtor debtor = CHAKONG__V1__DEBTOR__INIT;
 	Chakong__V1__Category cats[NCATEGORIES * 4];
 	Chakong__V1__QueryReply *rep;
-	const char *id = NULL, *uscc = NULL, *name = NULL, *casenum = NULL;
-	const char *officer = NULL, *request_id = NULL;
-	char why[CK_WHY_MAX], bad[64];
-	bool json = false;
+	struct action_args q;
+	char bad[64];
 	struct result r;
 	size_t ncats = 0, len;
 	uint8_t *buf;
-	int64_t fen = 0, max_age = 0;
+	int64_t max_age = 0;
 	int opt, st;
 
+	memset(&q, 0, sizeof(q));
 	/* 0 re-initialises GNU getopt (main parsed with "+"). */
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "", query_options, NULL)) != -1) {
-		if (conn_option(c, opt, optarg, query_usage))
+	while ((opt = next_option(argc, argv, query_options, c, query_usage)) !=
+	    -1) {
+		if (case_option(&q, opt, optarg, query_usage))
 			continue;
 		switch (opt) {
-		case OPT_ID:
-			id = optarg;
-			break;
-		case OPT_USCC:
-			uscc = optarg;
-			break;
-		case OPT_NAME:
-			name = optarg;
-			break;
-		case OPT_CASE:
-			casenum = optarg;
-			break;
-		case OPT_CLAIM:
-			if (!ck_parse_yuan(optarg, &fen, why))
-				usage_error(query_usage, "--claim: %s", why);
-			break;
-		case OPT_OFFICER:
-			officer = optarg;
-			break;
 		case OPT_CATEGORY:
 			if (!parse_categories(
 				optarg, cats, &ncats, bad, sizeof(bad)))
@@ -1399,80 +1497,39 @@ cmd_query(int argc, char **argv, struct conn *c)
 				    "--max-age: a whole "
 				    "number of seconds is expected");
 			break;
-		case OPT_REQUEST_ID:
-			request_id = optarg;
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
-		case OPT_HELP:
-			fputs(query_usage, stdout);
-			return 0;
 		default:
-			/* getopt has said what was wrong. */
-			fputs(query_usage, stderr);
-			exit(EX_USAGE);
+			help_or_fail(opt, query_usage);
 		}
 	}
-	if (optind < argc)
-		usage_error(
-		    query_usage, "unexpected argument '%s'", argv[optind]);
-	if ((id == NULL) == (uscc == NULL))
-		usage_error(query_usage,
-		    "give the debtor's --id or --uscc "
-		    "(one of them)");
-	if (name == NULL)
-		usage_error(query_usage, "--name is required");
-	if (casenum == NULL)
-		usage_error(query_usage, "--case is required");
-	if (officer == NULL)
-		usage_error(query_usage, "--officer is required");
+	no_operands(argc, argv, query_usage);
+	require_debtor(&q, query_usage);
+	require_case(&q, query_usage);
 	conn_from_env(c);
 
-	cr.case_number = (char *)casenum;
-	cr.claim_amount_fen = fen;
-	cr.officer_id = (char *)officer;
-	debtor.name = (char *)name;
-	if (id != NULL) {
-		debtor.id_case = CHAKONG__V1__DEBTOR__ID_RESIDENT_ID;
-		debtor.resident_id = (char *)id;
-	} else {
-		debtor.id_case = CHAKONG__V1__DEBTOR__ID_USCC;
-		debtor.uscc = (char *)uscc;
-	}
+	case_and_debtor(&q, &cr, &debtor);
 	req.case_ = &cr;
 	req.debtor = &debtor;
 	req.n_categories = ncats;
 	req.categories = ncats > 0 ? cats : NULL;
 	req.max_age_s = max_age;
-	if (request_id != NULL)
-		req.request_id = (char *)request_id;
+	if (q.request_id != NULL)
+		req.request_id = (char *)q.request_id;
 
-	len = chakong__v1__query_request__get_packed_size(&req);
-	buf = malloc(len + 1);
-	if (buf == NULL) {
-		fprintf(stderr, "%s: out of memory\n", progname);
+	buf = pack_message(&req.base, &len);
+	if (buf == NULL)
 		return CK_GRPC_RESOURCE_EXHAUSTED;
-	}
-	chakong__v1__query_request__pack(&req, buf);
 	st =
 	    call(c, query_usage, "/chakong.v1.AssetBroker/Query", buf, len, &r);
 	free(buf);
-	if (st != CK_GRPC_OK) {
-		st = report_status(&r);
-		result_free(&r);
-		return st;
-	}
-	rep = chakong__v1__query_reply__unpack(NULL, r.len, r.reply);
+	if (st != CK_GRPC_OK)
+		return report_status(&r);
+	rep = (Chakong__V1__QueryReply *)unpack_reply(
+	    &chakong__v1__query_reply__descriptor, &r);
 	if (rep == NULL) {
-		fprintf(stderr,
-		    "%s: INTERNAL: the reply is not a "
-		    "chakong.v1.QueryReply\n",
-		    progname);
 		result_free(&r);
 		return CK_GRPC_INTERNAL;
 	}
-	if (json) {
+	if (q.json) {
 		print_query_json(rep);
 	} else {
 		scrub_message(&rep->base);
@@ -1480,12 +1537,7 @@ cmd_query(int argc, char **argv, struct conn *c)
 	}
 	chakong__v1__query_reply__free_unpacked(rep, NULL);
 	result_free(&r);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: writing the reply: %s\n", progname,
-		    strerror(errno));
-		return CK_GRPC_UNKNOWN;
-	}
-	return 0;
+	return flush_reply();
 }
 
 /* ---- action commands: freeze, extend, release, deduct, claim ---- */
@@ -1530,21 +1582,6 @@ static const struct action_cmd action_cmds[] = {
 	    claim_usage, claim_options, NEED_AMOUNT | NEED_REASON },
 };
 #define NACTION_CMDS (sizeof(action_cmds) / sizeof(action_cmds[0]))
-
-/* An action command's parsed command line; strings borrow argv. */
-struct action_args {
-	const char *request_id;
-	bool generated; /* request_id is ours, not the user's */
-	char rid_buf[48];
-	const char *id, *uscc, *name, *casenum, *officer, *document, *reason;
-	const char *currency;
-	int64_t claim_fen, amount_fen;
-	bool have_amount;
-	int32_t days;
-	uint8_t *ref; /* decoded --asset-ref or --freeze-ref */
-	size_t ref_len;
-	bool json;
-};
 
 static const char *
 outcome_name(Chakong__V1__ActionOutcome o)
@@ -1616,32 +1653,10 @@ parse_action_args(int argc, char **argv, const struct action_cmd *cmd,
 	a->currency = "CNY";
 	/* 0 re-initialises GNU getopt (main parsed with "+"). */
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "", cmd->options, NULL)) != -1) {
-		if (conn_option(c, opt, optarg, u))
+	while ((opt = next_option(argc, argv, cmd->options, c, u)) != -1) {
+		if (case_option(a, opt, optarg, u))
 			continue;
 		switch (opt) {
-		case OPT_REQUEST_ID:
-			a->request_id = optarg;
-			break;
-		case OPT_ID:
-			a->id = optarg;
-			break;
-		case OPT_USCC:
-			a->uscc = optarg;
-			break;
-		case OPT_NAME:
-			a->name = optarg;
-			break;
-		case OPT_CASE:
-			a->casenum = optarg;
-			break;
-		case OPT_CLAIM:
-			if (!ck_parse_yuan(optarg, &a->claim_fen, why))
-				usage_error(u, "--claim: %s", why);
-			break;
-		case OPT_OFFICER:
-			a->officer = optarg;
-			break;
 		case OPT_DOCUMENT:
 			a->document = optarg;
 			break;
@@ -1677,31 +1692,14 @@ parse_action_args(int argc, char **argv, const struct action_cmd *cmd,
 				    "printed it)",
 				    refopt);
 			break;
-		case OPT_JSON:
-			a->json = true;
-			break;
-		case OPT_HELP:
-			fputs(u, stdout);
-			exit(0);
 		default:
-			/* getopt has said what was wrong. */
-			fputs(u, stderr);
-			exit(EX_USAGE);
+			help_or_fail(opt, u);
 		}
 	}
-	if (optind < argc)
-		usage_error(u, "unexpected argument '%s'", argv[optind]);
-	if ((cmd->need & NEED_DEBTOR) != 0) {
-		if ((a->id == NULL) == (a->uscc == NULL))
-			usage_error(u,
-			    "give the debtor's --id or --uscc (one of them)");
-		if (a->name == NULL)
-			usage_error(u, "--name is required");
-	}
-	if (a->casenum == NULL)
-		usage_error(u, "--case is required");
-	if (a->officer == NULL)
-		usage_error(u, "--officer is required");
+	no_operands(argc, argv, u);
+	if ((cmd->need & NEED_DEBTOR) != 0)
+		require_debtor(a, u);
+	require_case(a, u);
 	if (a->document == NULL)
 		usage_error(u, "--document is required");
 	if ((cmd->need & (NEED_ASSET_REF | NEED_FREEZE_REF)) != 0 &&
@@ -1925,20 +1923,8 @@ pack_action(const struct action_cmd *cmd, struct action_args *a, size_t *len)
 		Chakong__V1__DeductRequest deduct;
 		Chakong__V1__UpdateClaimRequest claim;
 	} u;
-	uint8_t *buf;
 
-	cr.case_number = (char *)a->casenum;
-	cr.claim_amount_fen = a->claim_fen;
-	cr.officer_id = (char *)a->officer;
-	if (a->name != NULL)
-		debtor.name = (char *)a->name;
-	if (a->id != NULL) {
-		debtor.id_case = CHAKONG__V1__DEBTOR__ID_RESIDENT_ID;
-		debtor.resident_id = (char *)a->id;
-	} else if (a->uscc != NULL) {
-		debtor.id_case = CHAKONG__V1__DEBTOR__ID_USCC;
-		debtor.uscc = (char *)a->uscc;
-	}
+	case_and_debtor(a, &cr, &debtor);
 	amount.fen = a->amount_fen;
 	amount.currency = (char *)a->currency;
 
@@ -1994,11 +1980,7 @@ pack_action(const struct action_cmd *cmd, struct action_args *a, size_t *len)
 		m = &u.claim.base;
 		break;
 	}
-	*len = protobuf_c_message_get_packed_size(m);
-	buf = malloc(*len + 1);
-	if (buf != NULL)
-		protobuf_c_message_pack(m, buf);
-	return buf;
+	return pack_message(m, len);
 }
 
 /* Unpack and print the reply of cmd; false when it is not one. */
@@ -2027,12 +2009,9 @@ print_action_reply(
 		d = &chakong__v1__update_claim_reply__descriptor;
 		break;
 	}
-	m = protobuf_c_message_unpack(d, NULL, r->len, r->reply);
-	if (m == NULL) {
-		fprintf(stderr, "%s: INTERNAL: the reply is not a %s\n",
-		    progname, d->name);
+	m = unpack_reply(d, r);
+	if (m == NULL)
 		return false;
-	}
 	switch (cmd->act) {
 	case ACT_FREEZE:
 		print_freeze(a, (Chakong__V1__FreezeReply *)m);
@@ -2092,7 +2071,6 @@ cmd_action(int argc, char **argv, struct conn *c, const struct action_cmd *cmd)
 	conn_from_env(c);
 	buf = pack_action(cmd, &a, &len);
 	if (buf == NULL) {
-		fprintf(stderr, "%s: out of memory\n", progname);
 		free(a.ref);
 		return CK_GRPC_RESOURCE_EXHAUSTED;
 	}
@@ -2109,7 +2087,6 @@ cmd_action(int argc, char **argv, struct conn *c, const struct action_cmd *cmd)
 			    "without acting twice, re-run with "
 			    "--request-id %s\n",
 			    progname, a.request_id, a.request_id);
-		result_free(&r);
 		return st;
 	}
 	if (!print_action_reply(cmd, &a, &r)) {
@@ -2117,12 +2094,7 @@ cmd_action(int argc, char **argv, struct conn *c, const struct action_cmd *cmd)
 		return CK_GRPC_INTERNAL;
 	}
 	result_free(&r);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: writing the reply: %s\n", progname,
-		    strerror(errno));
-		return CK_GRPC_UNKNOWN;
-	}
-	return 0;
+	return flush_reply();
 }
 
 static int
@@ -2139,48 +2111,26 @@ cmd_health(int argc, char **argv, struct conn *c)
 
 	/* 0 re-initialises GNU getopt (main parsed with "+"). */
 	optind = 0;
-	while (
-	    (opt = getopt_long(argc, argv, "", health_options, NULL)) != -1) {
-		if (conn_option(c, opt, optarg, health_usage))
-			continue;
-		switch (opt) {
-		case OPT_SERVICE:
-			if (strlen(optarg) > 200)
-				usage_error(health_usage,
-				    "--service: name "
-				    "too long");
-			req.service = optarg;
-			break;
-		case OPT_HELP:
-			fputs(health_usage, stdout);
-			return 0;
-		default:
-			fputs(health_usage, stderr);
-			exit(EX_USAGE);
-		}
+	while ((opt = next_option(
+		    argc, argv, health_options, c, health_usage)) != -1) {
+		if (opt != OPT_SERVICE)
+			help_or_fail(opt, health_usage);
+		if (strlen(optarg) > 200)
+			usage_error(health_usage, "--service: name too long");
+		req.service = optarg;
 	}
-	if (optind < argc)
-		usage_error(
-		    health_usage, "unexpected argument '%s'", argv[optind]);
+	no_operands(argc, argv, health_usage);
 	conn_from_env(c);
 	len = grpc__health__v1__health_check_request__pack(&req, buf);
 	st =
 	    call(c, health_usage, "/grpc.health.v1.Health/Check", buf, len, &r);
-	if (st != CK_GRPC_OK) {
-		st = report_status(&r);
-		result_free(&r);
-		return st;
-	}
-	rep = grpc__health__v1__health_check_response__unpack(
-	    NULL, r.len, r.reply);
+	if (st != CK_GRPC_OK)
+		return report_status(&r);
+	rep = (Grpc__Health__V1__HealthCheckResponse *)unpack_reply(
+	    &grpc__health__v1__health_check_response__descriptor, &r);
 	result_free(&r);
-	if (rep == NULL) {
-		fprintf(stderr,
-		    "%s: INTERNAL: the reply is not a "
-		    "grpc.health.v1.HealthCheckResponse\n",
-		    progname);
+	if (rep == NULL)
 		return CK_GRPC_INTERNAL;
-	}
 	/* The enum's own value names, as grpc_health_probe prints them. */
 	ev = protobuf_c_enum_descriptor_get_value(
 	    &grpc__health__v1__health_check_response__serving_status__descriptor,

@@ -24,24 +24,19 @@ int
 ck_bank_pack_query(struct ck_ad_arena *a, const struct ck_agency_call *call,
     uint8_t **req, size_t *len)
 {
-	Chakong__Agency__V1__QueryAccountsRequest m;
-	Chakong__Agency__V1__CallContext ctx;
-	Chakong__Agency__V1__Subject subj;
+	Chakong__Agency__V1__QueryAccountsRequest m =
+	    CHAKONG__AGENCY__V1__QUERY_ACCOUNTS_REQUEST__INIT;
 
-	if (!ck_ad_subject_ok(call))
-		return CK_EINVAL;
-	ck_ad_fill_context(call, &ctx, &subj);
-	chakong__agency__v1__query_accounts_request__init(&m);
-	m.ctx = &ctx;
-	m.subject = &subj;
-	return ck_ad_pack(a, &m.base, req, len);
+	return ck_ad_pack_query(a, call, &m.base, &m.ctx, &m.subject, req, len);
 }
 
 static int
-map_account(struct ck_ad_arena *a,
-    const Chakong__Agency__V1__QueryAccountsReply *m,
-    const Chakong__Agency__V1__Account *x, struct ck_asset *as)
+map_account(
+    struct ck_ad_arena *a, const void *reply, size_t i, struct ck_asset *as)
 {
+	const Chakong__Agency__V1__QueryAccountsReply *m = reply;
+	const Chakong__Agency__V1__Account *x = m->accounts[i];
+
 	as->category = CK_CATEGORY_DEPOSIT;
 	as->asset_id = x->account_no;
 	as->bank_code = m->bank_code;
@@ -61,48 +56,19 @@ void
 ck_bank_map_query(struct ck_ad_arena *a, const void *arg,
     const struct ck_ad_reply *r, struct ck_source_result *out)
 {
-	Chakong__Agency__V1__QueryAccountsReply *m;
-	ProtobufCAllocator pa;
-	enum ck_source_status st;
-	struct ck_asset *as;
-	const char *msg;
+	const Chakong__Agency__V1__QueryAccountsReply *m;
 
 	(void)arg;
-	st = ck_ad_source_status(a, r, &msg);
-	if (st != CK_SOURCE_OK) {
-		ck_ad_source_set(out, st, msg);
+	m = ck_ad_unpack_query(
+	    a, r, &chakong__agency__v1__query_accounts_reply__descriptor, out);
+	if (m == NULL)
 		return;
-	}
-	ck_ad_arena_allocator(a, &pa);
-	m = chakong__agency__v1__query_accounts_reply__unpack(
-	    &pa, r->len, r->data);
-	if (m == NULL) {
-		ck_ad_source_set(
-		    out, CK_SOURCE_ERROR, "agency reply does not decode");
-		return;
-	}
 	if (!m->found) {
 		ck_ad_source_set(out, CK_SOURCE_NOT_FOUND,
 		    "the bank has no customer with this id");
 		return;
 	}
-	out->status = CK_SOURCE_OK;
-	out->message = NULL;
-	out->assets = NULL;
-	out->nassets = 0;
-	if (m->n_accounts == 0)
-		return;
-	as = ck_ad_arena_calloc(a, m->n_accounts, sizeof(*as));
-	if (as == NULL)
-		goto enomem;
-	for (size_t i = 0; i < m->n_accounts; i++)
-		if (map_account(a, m, m->accounts[i], &as[i]) < 0)
-			goto enomem;
-	out->assets = as;
-	out->nassets = m->n_accounts;
-	return;
-enomem:
-	ck_ad_source_set(out, CK_SOURCE_ERROR, ck_ad_enomem_msg);
+	ck_ad_source_assets(a, m, m->n_accounts, map_account, out);
 }
 
 int
@@ -138,31 +104,12 @@ ck_bank_pack_action(struct ck_ad_arena *a, const struct ck_agency_call *call,
 		*path = "/" CK_BANK_SERVICE "/Freeze";
 		return ck_ad_pack(a, &m.base, req, len);
 	}
-	case CK_OP_EXTEND: {
-		Chakong__Agency__V1__ExtendRequest m;
-
-		if (!nonempty(call->encumbrance_id) || call->duration_days <= 0)
-			return CK_EINVAL;
-		chakong__agency__v1__extend_request__init(&m);
-		m.ctx = &ctx;
-		m.subject = &subj;
-		m.encumbrance_id = ck_ad_s(call->encumbrance_id);
-		m.duration_days = call->duration_days;
+	case CK_OP_EXTEND:
 		*path = "/" CK_BANK_SERVICE "/Extend";
-		return ck_ad_pack(a, &m.base, req, len);
-	}
-	case CK_OP_RELEASE: {
-		Chakong__Agency__V1__ReleaseRequest m;
-
-		if (!nonempty(call->encumbrance_id))
-			return CK_EINVAL;
-		chakong__agency__v1__release_request__init(&m);
-		m.ctx = &ctx;
-		m.subject = &subj;
-		m.encumbrance_id = ck_ad_s(call->encumbrance_id);
+		return ck_ad_pack_common_action(a, call, &ctx, &subj, req, len);
+	case CK_OP_RELEASE:
 		*path = "/" CK_BANK_SERVICE "/Release";
-		return ck_ad_pack(a, &m.base, req, len);
-	}
+		return ck_ad_pack_common_action(a, call, &ctx, &subj, req, len);
 	default: { /* CK_OP_DEDUCT */
 		Chakong__Agency__V1__DeductRequest m;
 
@@ -183,31 +130,21 @@ ck_bank_pack_action(struct ck_ad_arena *a, const struct ck_agency_call *call,
 	}
 }
 
-void
-ck_bank_map_action(struct ck_ad_arena *a, enum ck_op op,
-    const struct ck_ad_reply *r, struct ck_result *res)
+/* Freeze and Deduct are the bank's own; Extend and Release as every
+ * agency's. */
+static bool
+bank_decode(enum ck_op op, ProtobufCAllocator *pa, const struct ck_ad_reply *r,
+    struct ck_action_result *act, int *status)
 {
-	ProtobufCAllocator pa;
-	struct ck_action_result *act;
-	int status;
-
-	if (!ck_ad_action_error(a, r, res))
-		return;
-	act = ck_ad_arena_alloc(a, sizeof(*act));
-	if (act == NULL) {
-		ck_ad_action_garbage(res, ck_ad_enomem_msg);
-		return;
-	}
-	ck_ad_arena_allocator(a, &pa);
 	switch (op) {
 	case CK_OP_FREEZE: {
 		Chakong__Agency__V1__FreezeReply *m =
 		    chakong__agency__v1__freeze_reply__unpack(
-			&pa, r->len, r->data);
+			pa, r->len, r->data);
 
 		if (m == NULL)
-			goto garbage;
-		status = m->status;
+			return false;
+		*status = m->status;
 		act->encumbrance_id = m->freeze_id;
 		act->frozen_fen = m->frozen_fen;
 		act->queued_fen = m->queued_fen;
@@ -215,58 +152,31 @@ ck_bank_map_action(struct ck_ad_arena *a, enum ck_op op,
 		act->expiry_date = m->expiry_date;
 		act->queue_position = m->queue_position;
 		act->reason = m->reason;
-		break;
-	}
-	case CK_OP_EXTEND: {
-		Chakong__Agency__V1__ExtendReply *m =
-		    chakong__agency__v1__extend_reply__unpack(
-			&pa, r->len, r->data);
-
-		if (m == NULL)
-			goto garbage;
-		status = m->status;
-		act->expiry_date = m->expiry_date;
-		act->reason = m->reason;
-		break;
-	}
-	case CK_OP_RELEASE: {
-		Chakong__Agency__V1__ReleaseReply *m =
-		    chakong__agency__v1__release_reply__unpack(
-			&pa, r->len, r->data);
-
-		if (m == NULL)
-			goto garbage;
-		status = m->status;
-		act->reason = m->reason;
-		break;
+		return true;
 	}
 	case CK_OP_DEDUCT: {
 		Chakong__Agency__V1__DeductReply *m =
 		    chakong__agency__v1__deduct_reply__unpack(
-			&pa, r->len, r->data);
+			pa, r->len, r->data);
 
 		if (m == NULL)
-			goto garbage;
-		status = m->status;
+			return false;
+		*status = m->status;
 		act->deducted_fen = m->deducted_fen;
 		act->transfer_id = m->transfer_id;
 		act->reason = m->reason;
-		break;
+		return true;
 	}
 	default:
-		goto garbage;
+		return ck_ad_decode_common_action(op, pa, r, act, status);
 	}
-	if (!ck_ad_action_status(status, &act->status)) {
-		ck_ad_action_garbage(res, "agency reply has no valid status");
-		return;
-	}
-	res->error = 0;
-	res->delivery = CK_DELIVERY_ANSWERED;
-	res->message = NULL;
-	res->action = act;
-	return;
-garbage:
-	ck_ad_action_garbage(res, "agency reply does not decode");
+}
+
+void
+ck_bank_map_action(struct ck_ad_arena *a, enum ck_op op,
+    const struct ck_ad_reply *r, struct ck_result *res)
+{
+	ck_ad_map_action(a, op, r, res, bank_decode);
 }
 
 const char *

@@ -9,7 +9,7 @@
 const char ck_ad_enomem_msg[] = "adapter out of memory";
 
 /* An agency's grpc-message is shown to the court; keep it bounded. */
-#define MAX_AGENCY_MSG 400	/* an agency's text, cut: it is not ours */
+#define MAX_AGENCY_MSG 400 /* an agency's text, cut: it is not ours */
 
 static bool
 nonempty(const char *s)
@@ -68,6 +68,27 @@ ck_ad_pack(struct ck_ad_arena *a, const ProtobufCMessage *m, uint8_t **out,
 	return 0;
 }
 
+int
+ck_ad_pack_query(struct ck_ad_arena *a, const struct ck_agency_call *call,
+    ProtobufCMessage *m, Chakong__Agency__V1__CallContext **ctx,
+    Chakong__Agency__V1__Subject **subject, uint8_t **req, size_t *len)
+{
+	Chakong__Agency__V1__CallContext c;
+	Chakong__Agency__V1__Subject subj;
+	int rc;
+
+	if (!ck_ad_subject_ok(call))
+		return CK_EINVAL;
+	ck_ad_fill_context(call, &c, &subj);
+	*ctx = &c;
+	*subject = &subj;
+	rc = ck_ad_pack(a, m, req, len);
+	/* c and subj die with this frame */
+	*ctx = NULL;
+	*subject = NULL;
+	return rc;
+}
+
 static const char *
 agency_message(
     struct ck_ad_arena *a, const char *what, const struct ck_ad_reply *r)
@@ -115,6 +136,65 @@ ck_ad_source_set(struct ck_source_result *sr, enum ck_source_status status,
 	sr->message = message;
 	sr->assets = NULL;
 	sr->nassets = 0;
+}
+
+void *
+ck_ad_unpack_query(struct ck_ad_arena *a, const struct ck_ad_reply *r,
+    const ProtobufCMessageDescriptor *desc, struct ck_source_result *out)
+{
+	ProtobufCAllocator pa;
+	ProtobufCMessage *m;
+	enum ck_source_status st;
+	const char *msg;
+
+	st = ck_ad_source_status(a, r, &msg);
+	if (st != CK_SOURCE_OK) {
+		ck_ad_source_set(out, st, msg);
+		return NULL;
+	}
+	ck_ad_arena_allocator(a, &pa);
+	m = protobuf_c_message_unpack(desc, &pa, r->len, r->data);
+	if (m == NULL)
+		ck_ad_source_set(
+		    out, CK_SOURCE_ERROR, "agency reply does not decode");
+	return m;
+}
+
+void
+ck_ad_source_assets(struct ck_ad_arena *a, const void *reply, size_t n,
+    ck_ad_asset_fn one, struct ck_source_result *out)
+{
+	struct ck_asset *as;
+
+	ck_ad_source_set(out, CK_SOURCE_OK, NULL);
+	if (n == 0)
+		return;
+	as = ck_ad_arena_calloc(a, n, sizeof(*as));
+	if (as == NULL)
+		goto enomem;
+	for (size_t i = 0; i < n; i++)
+		if (one(a, reply, i, &as[i]) < 0)
+			goto enomem;
+	out->assets = as;
+	out->nassets = n;
+	return;
+enomem:
+	ck_ad_source_set(out, CK_SOURCE_ERROR, ck_ad_enomem_msg);
+}
+
+struct ck_asset *
+ck_ad_source_record(struct ck_ad_arena *a, struct ck_source_result *out)
+{
+	struct ck_asset *as = ck_ad_arena_alloc(a, sizeof(*as));
+
+	if (as == NULL) {
+		ck_ad_source_set(out, CK_SOURCE_ERROR, ck_ad_enomem_msg);
+		return NULL;
+	}
+	ck_ad_source_set(out, CK_SOURCE_OK, NULL);
+	out->assets = as;
+	out->nassets = 1;
+	return as;
 }
 
 /* gRPC codes by which an agency says it did not act on the request. */
@@ -236,6 +316,106 @@ ck_ad_map_encumbrances(struct ck_ad_arena *a,
 	return 0;
 }
 
+/* ---- actions ------------------------------------------------------------ */
+
+int
+ck_ad_pack_common_action(struct ck_ad_arena *a,
+    const struct ck_agency_call *call, Chakong__Agency__V1__CallContext *ctx,
+    Chakong__Agency__V1__Subject *subj, uint8_t **req, size_t *len)
+{
+	switch (call->op) {
+	case CK_OP_EXTEND: {
+		Chakong__Agency__V1__ExtendRequest m;
+
+		if (!nonempty(call->encumbrance_id) || call->duration_days <= 0)
+			return CK_EINVAL;
+		chakong__agency__v1__extend_request__init(&m);
+		m.ctx = ctx;
+		m.subject = subj;
+		m.encumbrance_id = ck_ad_s(call->encumbrance_id);
+		m.duration_days = call->duration_days;
+		return ck_ad_pack(a, &m.base, req, len);
+	}
+	case CK_OP_RELEASE: {
+		Chakong__Agency__V1__ReleaseRequest m;
+
+		if (!nonempty(call->encumbrance_id))
+			return CK_EINVAL;
+		chakong__agency__v1__release_request__init(&m);
+		m.ctx = ctx;
+		m.subject = subj;
+		m.encumbrance_id = ck_ad_s(call->encumbrance_id);
+		return ck_ad_pack(a, &m.base, req, len);
+	}
+	default:
+		return CK_EUNSUPP;
+	}
+}
+
+bool
+ck_ad_decode_common_action(enum ck_op op, ProtobufCAllocator *pa,
+    const struct ck_ad_reply *r, struct ck_action_result *act, int *status)
+{
+	switch (op) {
+	case CK_OP_EXTEND: {
+		Chakong__Agency__V1__ExtendReply *m =
+		    chakong__agency__v1__extend_reply__unpack(
+			pa, r->len, r->data);
+
+		if (m == NULL)
+			return false;
+		*status = m->status;
+		act->expiry_date = m->expiry_date;
+		act->reason = m->reason;
+		return true;
+	}
+	case CK_OP_RELEASE: {
+		Chakong__Agency__V1__ReleaseReply *m =
+		    chakong__agency__v1__release_reply__unpack(
+			pa, r->len, r->data);
+
+		if (m == NULL)
+			return false;
+		*status = m->status;
+		act->reason = m->reason;
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+void
+ck_ad_map_action(struct ck_ad_arena *a, enum ck_op op,
+    const struct ck_ad_reply *r, struct ck_result *res,
+    ck_ad_action_decode_fn decode)
+{
+	ProtobufCAllocator pa;
+	struct ck_action_result *act;
+	int status;
+
+	if (!ck_ad_action_error(a, r, res))
+		return;
+	act = ck_ad_arena_alloc(a, sizeof(*act));
+	if (act == NULL) {
+		ck_ad_action_garbage(res, ck_ad_enomem_msg);
+		return;
+	}
+	ck_ad_arena_allocator(a, &pa);
+	if (!decode(op, &pa, r, act, &status)) {
+		ck_ad_action_garbage(res, "agency reply does not decode");
+		return;
+	}
+	if (!ck_ad_action_status(status, &act->status)) {
+		ck_ad_action_garbage(res, "agency reply has no valid status");
+		return;
+	}
+	res->error = 0;
+	res->delivery = CK_DELIVERY_ANSWERED;
+	res->message = NULL;
+	res->action = act;
+}
+
 /* ---- registry actions -------------------------------------------------- */
 
 static const char *
@@ -257,8 +437,7 @@ ck_ad_registry_pack_action(struct ck_ad_arena *a, const char *service,
 	if (!ck_ad_action_ok(call))
 		return CK_EINVAL;
 	ck_ad_fill_context(call, &ctx, &subj);
-	switch (call->op) {
-	case CK_OP_FREEZE: {
+	if (call->op == CK_OP_FREEZE) {
 		Chakong__Agency__V1__SealRequest m;
 
 		if (!nonempty(call->asset_id) || call->duration_days <= 0)
@@ -270,37 +449,9 @@ ck_ad_registry_pack_action(struct ck_ad_arena *a, const char *service,
 		m.duration_days = call->duration_days;
 		method = "Seal";
 		rc = ck_ad_pack(a, &m.base, req, len);
-		break;
-	}
-	case CK_OP_EXTEND: {
-		Chakong__Agency__V1__ExtendRequest m;
-
-		if (!nonempty(call->encumbrance_id) || call->duration_days <= 0)
-			return CK_EINVAL;
-		chakong__agency__v1__extend_request__init(&m);
-		m.ctx = &ctx;
-		m.subject = &subj;
-		m.encumbrance_id = ck_ad_s(call->encumbrance_id);
-		m.duration_days = call->duration_days;
-		method = "Extend";
-		rc = ck_ad_pack(a, &m.base, req, len);
-		break;
-	}
-	case CK_OP_RELEASE: {
-		Chakong__Agency__V1__ReleaseRequest m;
-
-		if (!nonempty(call->encumbrance_id))
-			return CK_EINVAL;
-		chakong__agency__v1__release_request__init(&m);
-		m.ctx = &ctx;
-		m.subject = &subj;
-		m.encumbrance_id = ck_ad_s(call->encumbrance_id);
-		method = "Release";
-		rc = ck_ad_pack(a, &m.base, req, len);
-		break;
-	}
-	default:
-		return CK_EUNSUPP;
+	} else {
+		method = call->op == CK_OP_EXTEND ? "Extend" : "Release";
+		rc = ck_ad_pack_common_action(a, call, &ctx, &subj, req, len);
 	}
 	if (rc < 0)
 		return rc;
@@ -308,75 +459,32 @@ ck_ad_registry_pack_action(struct ck_ad_arena *a, const char *service,
 	return *path != NULL ? 0 : CK_ENOMEM;
 }
 
+/* FREEZE is a Seal; EXTEND and RELEASE as every agency's. */
+static bool
+registry_decode(enum ck_op op, ProtobufCAllocator *pa,
+    const struct ck_ad_reply *r, struct ck_action_result *act, int *status)
+{
+	Chakong__Agency__V1__SealReply *m;
+
+	if (op != CK_OP_FREEZE)
+		return ck_ad_decode_common_action(op, pa, r, act, status);
+	m = chakong__agency__v1__seal_reply__unpack(pa, r->len, r->data);
+	if (m == NULL)
+		return false;
+	*status = m->status;
+	act->encumbrance_id = m->seal_id;
+	act->effective_date = m->effective_date;
+	act->expiry_date = m->expiry_date;
+	act->queue_position = m->queue_position;
+	act->reason = m->reason;
+	return true;
+}
+
 void
 ck_ad_registry_map_action(struct ck_ad_arena *a, enum ck_op op,
     const struct ck_ad_reply *r, struct ck_result *res)
 {
-	ProtobufCAllocator pa;
-	struct ck_action_result *act;
-	int status;
-
-	if (!ck_ad_action_error(a, r, res))
-		return;
-	act = ck_ad_arena_alloc(a, sizeof(*act));
-	if (act == NULL) {
-		ck_ad_action_garbage(res, ck_ad_enomem_msg);
-		return;
-	}
-	ck_ad_arena_allocator(a, &pa);
-	switch (op) {
-	case CK_OP_FREEZE: {
-		Chakong__Agency__V1__SealReply *m =
-		    chakong__agency__v1__seal_reply__unpack(
-			&pa, r->len, r->data);
-
-		if (m == NULL)
-			goto garbage;
-		status = m->status;
-		act->encumbrance_id = m->seal_id;
-		act->effective_date = m->effective_date;
-		act->expiry_date = m->expiry_date;
-		act->queue_position = m->queue_position;
-		act->reason = m->reason;
-		break;
-	}
-	case CK_OP_EXTEND: {
-		Chakong__Agency__V1__ExtendReply *m =
-		    chakong__agency__v1__extend_reply__unpack(
-			&pa, r->len, r->data);
-
-		if (m == NULL)
-			goto garbage;
-		status = m->status;
-		act->expiry_date = m->expiry_date;
-		act->reason = m->reason;
-		break;
-	}
-	case CK_OP_RELEASE: {
-		Chakong__Agency__V1__ReleaseReply *m =
-		    chakong__agency__v1__release_reply__unpack(
-			&pa, r->len, r->data);
-
-		if (m == NULL)
-			goto garbage;
-		status = m->status;
-		act->reason = m->reason;
-		break;
-	}
-	default:
-		goto garbage;
-	}
-	if (!ck_ad_action_status(status, &act->status)) {
-		ck_ad_action_garbage(res, "agency reply has no valid status");
-		return;
-	}
-	res->error = 0;
-	res->delivery = CK_DELIVERY_ANSWERED;
-	res->message = NULL;
-	res->action = act;
-	return;
-garbage:
-	ck_ad_action_garbage(res, "agency reply does not decode");
+	ck_ad_map_action(a, op, r, res, registry_decode);
 }
 
 /* ---- configuration ----------------------------------------------------- */

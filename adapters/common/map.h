@@ -80,6 +80,15 @@ int ck_ad_pack(struct ck_ad_arena *a, const ProtobufCMessage *m, uint8_t **out,
     size_t *len);
 
 /*
+ * A query request, whose fields are the CallContext and the Subject only:
+ * m's own ctx and subject fields point at the call's for the packing (and
+ * are NULL again after). Returns 0, CK_EINVAL (no subject) or CK_ENOMEM.
+ */
+int ck_ad_pack_query(struct ck_ad_arena *a, const struct ck_agency_call *call,
+    ProtobufCMessage *m, Chakong__Agency__V1__CallContext **ctx,
+    Chakong__Agency__V1__Subject **subject, uint8_t **req, size_t *len);
+
+/*
  * The source status for a reply that is not a decodable answer: anything
  * but gRPC OK. NOT_SENT → UNAVAILABLE; DEADLINE_EXCEEDED → TIMEOUT;
  * UNAVAILABLE (a transport failure) → UNAVAILABLE; any other code → ERROR.
@@ -93,6 +102,32 @@ enum ck_source_status ck_ad_source_status(
  * assets. */
 void ck_ad_source_set(struct ck_source_result *sr, enum ck_source_status status,
     const char *message);
+
+/*
+ * The first half of mapping a query's answer: its rpc status, then the
+ * reply decoded as desc into the arena. Returns the message, or NULL with
+ * out set (per ck_ad_source_status, or ERROR when it does not decode).
+ */
+void *ck_ad_unpack_query(struct ck_ad_arena *a, const struct ck_ad_reply *r,
+    const ProtobufCMessageDescriptor *desc, struct ck_source_result *out);
+
+/* Fill as from the i-th item of a decoded reply; 0 or CK_ENOMEM. */
+typedef int (*ck_ad_asset_fn)(
+    struct ck_ad_arena *a, const void *reply, size_t i, struct ck_asset *as);
+
+/*
+ * A found reply's n assets, each filled by one: out becomes OK with them,
+ * or ERROR when memory runs out.
+ */
+void ck_ad_source_assets(struct ck_ad_arena *a, const void *reply, size_t n,
+    ck_ad_asset_fn one, struct ck_source_result *out);
+
+/*
+ * A found reply that is one record: out becomes OK with one zeroed asset
+ * for the caller to fill, which is returned; or ERROR, and NULL.
+ */
+struct ck_asset *ck_ad_source_record(
+    struct ck_ad_arena *a, struct ck_source_result *out);
 
 /*
  * For actions: when r is not a decodable answer, set res->error (TIMEOUT,
@@ -121,6 +156,37 @@ int ck_ad_map_encumbrances(struct ck_ad_arena *a,
     Chakong__Agency__V1__Encumbrance *const *in, size_t n,
     enum ck_encumbrance_kind kind_default, const struct ck_encumbrance **out,
     size_t *nout);
+
+/*
+ * EXTEND and RELEASE, the actions every agency protocol shares
+ * (common.proto): the request for call, with ctx and subj, into the arena
+ * (the caller has checked ck_ad_action_ok). Returns 0, CK_EINVAL (a
+ * required field is missing), CK_EUNSUPP (another op) or CK_ENOMEM.
+ */
+int ck_ad_pack_common_action(struct ck_ad_arena *a,
+    const struct ck_agency_call *call, Chakong__Agency__V1__CallContext *ctx,
+    Chakong__Agency__V1__Subject *subj, uint8_t **req, size_t *len);
+
+/*
+ * Decode the reply of op (in the arena, through pa) into act and say the
+ * agency's ActionStatus in *status; false when it does not decode or op
+ * is not this agency's.
+ */
+typedef bool (*ck_ad_action_decode_fn)(enum ck_op op, ProtobufCAllocator *pa,
+    const struct ck_ad_reply *r, struct ck_action_result *act, int *status);
+
+/* The decoder of EXTEND and RELEASE replies (common.proto). */
+bool ck_ad_decode_common_action(enum ck_op op, ProtobufCAllocator *pa,
+    const struct ck_ad_reply *r, struct ck_action_result *act, int *status);
+
+/*
+ * An action's answer into res: an rpc error per ck_ad_action_error, else
+ * the reply through decode (ERROR and IN_DOUBT when it does not decode or
+ * has no valid status), else the action (in the arena).
+ */
+void ck_ad_map_action(struct ck_ad_arena *a, enum ck_op op,
+    const struct ck_ad_reply *r, struct ck_result *res,
+    ck_ad_action_decode_fn decode);
 
 /*
  * Registry actions (real estate, vehicles): FREEZE → Seal, EXTEND, RELEASE

@@ -17,55 +17,42 @@ int
 ck_enterprise_pack_query(struct ck_ad_arena *a,
     const struct ck_agency_call *call, uint8_t **req, size_t *len)
 {
-	Chakong__Agency__V1__LookupEnterpriseRequest m;
-	Chakong__Agency__V1__CallContext ctx;
-	Chakong__Agency__V1__Subject subj;
+	Chakong__Agency__V1__LookupEnterpriseRequest m =
+	    CHAKONG__AGENCY__V1__LOOKUP_ENTERPRISE_REQUEST__INIT;
 
-	if (!ck_ad_subject_ok(call) || ck_enterprise_not_asked(call) != NULL)
+	if (ck_enterprise_not_asked(call) != NULL)
 		return CK_EINVAL;
-	ck_ad_fill_context(call, &ctx, &subj);
-	chakong__agency__v1__lookup_enterprise_request__init(&m);
-	m.ctx = &ctx;
-	m.subject = &subj;
-	return ck_ad_pack(a, &m.base, req, len);
+	return ck_ad_pack_query(a, call, &m.base, &m.ctx, &m.subject, req, len);
 }
 
 void
 ck_enterprise_map_query(struct ck_ad_arena *a, const void *arg,
     const struct ck_ad_reply *r, struct ck_source_result *out)
 {
-	Chakong__Agency__V1__LookupEnterpriseReply *m;
-	ProtobufCAllocator pa;
-	enum ck_source_status st;
+	const Chakong__Agency__V1__LookupEnterpriseReply *m;
 	struct ck_asset *as;
 	const char **members = NULL;
-	const char *msg;
 
-	st = ck_ad_source_status(a, r, &msg);
-	if (st != CK_SOURCE_OK) {
-		ck_ad_source_set(out, st, msg);
+	m = ck_ad_unpack_query(a, r,
+	    &chakong__agency__v1__lookup_enterprise_reply__descriptor, out);
+	if (m == NULL)
 		return;
-	}
-	ck_ad_arena_allocator(a, &pa);
-	m = chakong__agency__v1__lookup_enterprise_reply__unpack(
-	    &pa, r->len, r->data);
-	if (m == NULL) {
-		ck_ad_source_set(
-		    out, CK_SOURCE_ERROR, "agency reply does not decode");
-		return;
-	}
 	if (!m->found) {
 		ck_ad_source_set(out, CK_SOURCE_NOT_FOUND,
 		    "the registry has no enterprise with this code");
 		return;
 	}
-	as = ck_ad_arena_alloc(a, sizeof(*as));
-	if (m->n_shareholders > 0)
+	as = ck_ad_source_record(a, out);
+	if (as == NULL)
+		return;
+	if (m->n_shareholders > 0) {
 		members =
 		    ck_ad_arena_calloc(a, m->n_shareholders, sizeof(*members));
-	if (as == NULL || (m->n_shareholders > 0 && members == NULL)) {
-		ck_ad_source_set(out, CK_SOURCE_ERROR, ck_ad_enomem_msg);
-		return;
+		if (members == NULL) {
+			ck_ad_source_set(
+			    out, CK_SOURCE_ERROR, ck_ad_enomem_msg);
+			return;
+		}
 	}
 	for (size_t i = 0; i < m->n_shareholders; i++)
 		members[i] = m->shareholders[i]->name;
@@ -82,7 +69,4 @@ ck_enterprise_map_query(struct ck_ad_arena *a, const void *arg,
 	as->established_on = m->established_on;
 	as->members = members;
 	as->nmembers = m->n_shareholders;
-	ck_ad_source_set(out, CK_SOURCE_OK, NULL);
-	out->assets = as;
-	out->nassets = 1;
 }

@@ -262,3 +262,14 @@ fh_find(const char *endpoint)
 			return (int)i;
 	return -1;
 }
+
+void *
+fh_create(const struct ck_adapter_ops *ops, const struct ck_kv *conf, size_t n)
+{
+	char err[256] = "";
+	void *self = NULL;
+
+	assert_int_equal(
+	    ops->create(&fh.host, conf, n, &self, err, sizeof(err)), 0);
+	return self;
+}

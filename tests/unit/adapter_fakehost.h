@@ -98,5 +98,8 @@ void fh_run(struct fh_done *d, int ms);
 size_t fh_inflight(void);
 /* Index of the rpc sent to endpoint, or -1. */
 int fh_find(const char *endpoint);
+/* An instance of ops made with conf on fh.host; fails the test if not. */
+void *fh_create(
+    const struct ck_adapter_ops *ops, const struct ck_kv *conf, size_t n);
 
 #endif

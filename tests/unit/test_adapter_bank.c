@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "adapter_fakehost.h"
+#include "adapter_maptest.h"
 #include "bank.pb-c.h"
 #include "bank_map.h"
 
@@ -69,16 +70,6 @@ action_call(enum ck_op op)
 	c.custody_bank = "102581000013";
 	c.custody_account = "44001000000000001";
 	return c;
-}
-
-static struct ck_ad_reply
-ok_reply(const uint8_t *buf, size_t len)
-{
-	struct ck_ad_reply r = { .grpc_status = 0,
-		.data = buf,
-		.len = len,
-		.delivery = CK_DELIVERY_ANSWERED };
-	return r;
 }
 
 /* A customer with two accounts, the first frozen twice. */
@@ -234,7 +225,7 @@ test_map_query_ok(void **state)
 
 	(void)state;
 	make_accounts(&x);
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__query_accounts_reply__pack(&x.reply, buf));
 	ck_bank_map_query(a, NULL, &r, &s);
 	/* the reply bytes may die now: the assets live in the arena */
@@ -258,14 +249,14 @@ test_map_query_empty_and_not_found(void **state)
 	/* a customer without accounts: OK, zero assets is an answer */
 	m.found = true;
 	m.bank_code = "105";
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__query_accounts_reply__pack(&m, buf));
 	ck_bank_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_OK);
 	assert_int_equal(s.nassets, 0);
 
 	m.found = false;
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__query_accounts_reply__pack(&m, buf));
 	ck_bank_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_NOT_FOUND);
@@ -273,7 +264,7 @@ test_map_query_empty_and_not_found(void **state)
 	assert_int_equal(s.nassets, 0);
 
 	/* an empty message is found = false in proto3 */
-	r = ok_reply(buf, 0);
+	r = fh_ok_reply(buf, 0);
 	ck_bank_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_NOT_FOUND);
 	ck_ad_arena_free(a);
@@ -285,7 +276,7 @@ test_map_query_garbage_and_errors(void **state)
 	struct ck_ad_arena *a = ck_ad_arena_new();
 	struct ck_source_result s = { 0 };
 	static const uint8_t junk[] = { 0x0a, 0x7f, 0x01 }; /* truncated */
-	struct ck_ad_reply r = ok_reply(junk, sizeof(junk));
+	struct ck_ad_reply r = fh_ok_reply(junk, sizeof(junk));
 	struct {
 		int grpc;
 		enum ck_delivery d;
@@ -328,7 +319,7 @@ test_map_query_enomem(void **state)
 
 	(void)state;
 	make_accounts(&x);
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__query_accounts_reply__pack(&x.reply, buf));
 	/* every allocation in turn fails, until the mapping needs no more */
 	for (long n = 0; n < 200 && !saw_ok; n++) {
@@ -489,7 +480,7 @@ test_map_actions(void **state)
 	f.queued_fen = 0;
 	f.effective_date = "2024-05-01";
 	f.expiry_date = "2025-04-30";
-	r = ok_reply(buf, chakong__agency__v1__freeze_reply__pack(&f, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__freeze_reply__pack(&f, buf));
 	ck_bank_map_action(a, CK_OP_FREEZE, &r, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.delivery, CK_DELIVERY_ANSWERED);
@@ -506,7 +497,7 @@ test_map_actions(void **state)
 	f.frozen_fen = 10000;
 	f.queued_fen = 140000;
 	f.queue_position = 1;
-	r = ok_reply(buf, chakong__agency__v1__freeze_reply__pack(&f, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__freeze_reply__pack(&f, buf));
 	ck_bank_map_action(a, CK_OP_FREEZE, &r, &res);
 	assert_int_equal(res.action->status, CK_ACTION_QUEUED);
 	assert_int_equal(res.action->frozen_fen, 10000);
@@ -518,7 +509,7 @@ test_map_actions(void **state)
 	d.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
 	d.deducted_fen = 150000;
 	d.transfer_id = "T-9";
-	r = ok_reply(buf, chakong__agency__v1__deduct_reply__pack(&d, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__deduct_reply__pack(&d, buf));
 	ck_bank_map_action(a, CK_OP_DEDUCT, &r, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.action->status, CK_ACTION_DONE);
@@ -528,7 +519,7 @@ test_map_actions(void **state)
 	d.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_REJECTED;
 	d.deducted_fen = 0;
 	d.reason = "more than frozen";
-	r = ok_reply(buf, chakong__agency__v1__deduct_reply__pack(&d, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__deduct_reply__pack(&d, buf));
 	ck_bank_map_action(a, CK_OP_DEDUCT, &r, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.action->status, CK_ACTION_REJECTED);
@@ -538,7 +529,7 @@ test_map_actions(void **state)
 	    CHAKONG__AGENCY__V1__EXTEND_REPLY__INIT;
 	e.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
 	e.expiry_date = "2026-04-30";
-	r = ok_reply(buf, chakong__agency__v1__extend_reply__pack(&e, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__extend_reply__pack(&e, buf));
 	ck_bank_map_action(a, CK_OP_EXTEND, &r, &res);
 	assert_int_equal(res.action->status, CK_ACTION_DONE);
 	assert_string_equal(res.action->expiry_date, "2026-04-30");
@@ -546,20 +537,21 @@ test_map_actions(void **state)
 	Chakong__Agency__V1__ReleaseReply rl =
 	    CHAKONG__AGENCY__V1__RELEASE_REPLY__INIT;
 	rl.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
-	r = ok_reply(buf, chakong__agency__v1__release_reply__pack(&rl, buf));
+	r = fh_ok_reply(
+	    buf, chakong__agency__v1__release_reply__pack(&rl, buf));
 	ck_bank_map_action(a, CK_OP_RELEASE, &r, &res);
 	assert_int_equal(res.action->status, CK_ACTION_DONE);
 
 	/* a status we do not know: in doubt, never "failed" */
 	d.status = 9;
-	r = ok_reply(buf, chakong__agency__v1__deduct_reply__pack(&d, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__deduct_reply__pack(&d, buf));
 	ck_bank_map_action(a, CK_OP_DEDUCT, &r, &res);
 	assert_int_equal(res.error, CK_SOURCE_ERROR);
 	assert_int_equal(res.delivery, CK_DELIVERY_IN_DOUBT);
 	assert_null(res.action);
 
 	static const uint8_t junk[] = { 0x12, 0x40, 'x' };
-	r = ok_reply(junk, sizeof(junk));
+	r = fh_ok_reply(junk, sizeof(junk));
 	ck_bank_map_action(a, CK_OP_DEDUCT, &r, &res);
 	assert_int_equal(res.error, CK_SOURCE_ERROR);
 	assert_int_equal(res.delivery, CK_DELIVERY_IN_DOUBT);
@@ -621,13 +613,9 @@ teardown(void **state)
 static void *
 make(const char *endpoints)
 {
-	const struct ck_adapter_ops *ops = ck_adapter_bank();
 	const struct ck_kv kv[] = { { "endpoints", endpoints } };
-	char err[256] = "";
-	void *self = NULL;
+	void *self = fh_create(ck_adapter_bank(), kv, 1);
 
-	assert_int_equal(
-	    ops->create(&fh.host, kv, 1, &self, err, sizeof(err)), 0);
 	assert_non_null(self);
 	return self;
 }

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "adapter_maptest.h"
 #include "arena.h"
 #include "call.h"
 #include "common.pb-c.h"
@@ -45,16 +46,6 @@ action_call(enum ck_op op)
 		.timeout_usec = 1000000,
 	};
 	return c;
-}
-
-static struct ck_ad_reply
-ok_reply(const uint8_t *buf, size_t len)
-{
-	struct ck_ad_reply r = { .grpc_status = 0,
-		.data = buf,
-		.len = len,
-		.delivery = CK_DELIVERY_ANSWERED };
-	return r;
 }
 
 /* ---- arena --------------------------------------------------------- */
@@ -463,7 +454,7 @@ test_registry_map(void **state)
 	s.effective_date = "";
 	s.expiry_date = "";
 	s.queue_position = 2;
-	r = ok_reply(buf, chakong__agency__v1__seal_reply__pack(&s, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__seal_reply__pack(&s, buf));
 	ck_ad_registry_map_action(a, CK_OP_FREEZE, &r, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.delivery, CK_DELIVERY_ANSWERED);
@@ -476,7 +467,7 @@ test_registry_map(void **state)
 	s.queue_position = 0;
 	s.effective_date = "2024-03-01";
 	s.expiry_date = "2027-02-28";
-	r = ok_reply(buf, chakong__agency__v1__seal_reply__pack(&s, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__seal_reply__pack(&s, buf));
 	ck_ad_registry_map_action(a, CK_OP_FREEZE, &r, &res);
 	assert_int_equal(res.action->status, CK_ACTION_DONE);
 	assert_string_equal(res.action->effective_date, "2024-03-01");
@@ -486,7 +477,7 @@ test_registry_map(void **state)
 	    CHAKONG__AGENCY__V1__EXTEND_REPLY__INIT;
 	e.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_REJECTED;
 	e.reason = "expired";
-	r = ok_reply(buf, chakong__agency__v1__extend_reply__pack(&e, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__extend_reply__pack(&e, buf));
 	ck_ad_registry_map_action(a, CK_OP_EXTEND, &r, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.action->status, CK_ACTION_REJECTED);
@@ -495,14 +486,16 @@ test_registry_map(void **state)
 	Chakong__Agency__V1__ReleaseReply rl =
 	    CHAKONG__AGENCY__V1__RELEASE_REPLY__INIT;
 	rl.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
-	r = ok_reply(buf, chakong__agency__v1__release_reply__pack(&rl, buf));
+	r = fh_ok_reply(
+	    buf, chakong__agency__v1__release_reply__pack(&rl, buf));
 	ck_ad_registry_map_action(a, CK_OP_RELEASE, &r, &res);
 	assert_int_equal(res.error, 0);
 	assert_int_equal(res.action->status, CK_ACTION_DONE);
 
 	/* no status: the agency may have acted, we cannot tell */
 	rl.status = 0;
-	r = ok_reply(buf, chakong__agency__v1__release_reply__pack(&rl, buf));
+	r = fh_ok_reply(
+	    buf, chakong__agency__v1__release_reply__pack(&rl, buf));
 	ck_ad_registry_map_action(a, CK_OP_RELEASE, &r, &res);
 	assert_int_equal(res.error, CK_SOURCE_ERROR);
 	assert_int_equal(res.delivery, CK_DELIVERY_IN_DOUBT);
@@ -510,7 +503,7 @@ test_registry_map(void **state)
 
 	/* garbage */
 	static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0x0f, 0x01 };
-	r = ok_reply(junk, sizeof(junk));
+	r = fh_ok_reply(junk, sizeof(junk));
 	ck_ad_registry_map_action(a, CK_OP_FREEZE, &r, &res);
 	assert_int_equal(res.error, CK_SOURCE_ERROR);
 	assert_int_equal(res.delivery, CK_DELIVERY_IN_DOUBT);
@@ -525,7 +518,7 @@ test_registry_map(void **state)
 
 	/* out of memory while mapping: ERROR, in doubt */
 	s.status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
-	r = ok_reply(buf, chakong__agency__v1__seal_reply__pack(&s, buf));
+	r = fh_ok_reply(buf, chakong__agency__v1__seal_reply__pack(&s, buf));
 	struct ck_ad_arena *b = ck_ad_arena_new();
 	ck_ad_arena_fail_after(0);
 	ck_ad_registry_map_action(b, CK_OP_FREEZE, &r, &res);

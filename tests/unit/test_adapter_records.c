@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "adapter_fakehost.h"
+#include "adapter_maptest.h"
 #include "enterprise.pb-c.h"
 #include "enterprise_map.h"
 #include "household.pb-c.h"
@@ -43,16 +44,6 @@ query(const char *resident_id, const char *credit_code)
 		.timeout_usec = 1000000,
 	};
 	return c;
-}
-
-static struct ck_ad_reply
-ok_reply(const uint8_t *buf, size_t len)
-{
-	struct ck_ad_reply r = { .grpc_status = 0,
-		.data = buf,
-		.len = len,
-		.delivery = CK_DELIVERY_ANSWERED };
-	return r;
 }
 
 static void
@@ -127,7 +118,7 @@ test_household_map(void **state)
 	chakong__agency__v1__lookup_person_request__free_unpacked(q, NULL);
 
 	make_person(&m, members);
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__lookup_person_reply__pack(&m, buf));
 	ck_household_map_query(a, rid, &r, &s);
 	memset(buf, 0, sizeof(buf));
@@ -146,13 +137,13 @@ test_household_map(void **state)
 	assert_int_equal(p->nencumbrances, 0);
 
 	m.found = false;
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__lookup_person_reply__pack(&m, buf));
 	ck_household_map_query(a, rid, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_NOT_FOUND);
 	assert_int_equal(s.nassets, 0);
 
-	r = ok_reply((const uint8_t *)"\x32\x10", 2);
+	r = fh_ok_reply((const uint8_t *)"\x32\x10", 2);
 	ck_household_map_query(a, rid, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_ERROR);
 
@@ -192,7 +183,7 @@ test_enterprise_map(void **state)
 	chakong__agency__v1__lookup_enterprise_request__free_unpacked(q, NULL);
 
 	make_firm(&x);
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__lookup_enterprise_reply__pack(&x.reply, buf));
 	ck_enterprise_map_query(a, uscc, &r, &s);
 	memset(buf, 0, sizeof(buf));
@@ -215,7 +206,7 @@ test_enterprise_map(void **state)
 	/* no capital, no shareholders */
 	x.reply.registered_capital = NULL;
 	x.reply.n_shareholders = 0;
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__lookup_enterprise_reply__pack(&x.reply, buf));
 	ck_enterprise_map_query(a, uscc, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_OK);
@@ -224,7 +215,7 @@ test_enterprise_map(void **state)
 	assert_null(s.assets[0].members);
 
 	x.reply.found = false;
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__lookup_enterprise_reply__pack(&x.reply, buf));
 	ck_enterprise_map_query(a, uscc, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_NOT_FOUND);
@@ -265,12 +256,8 @@ static void *
 make(const struct ck_adapter_ops *ops, const char *endpoint)
 {
 	const struct ck_kv kv[] = { { "endpoint", endpoint } };
-	char err[256] = "";
-	void *self = NULL;
 
-	assert_int_equal(
-	    ops->create(&fh.host, kv, 1, &self, err, sizeof(err)), 0);
-	return self;
+	return fh_create(ops, kv, 1);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "adapter_fakehost.h"
+#include "adapter_maptest.h"
 #include "realestate.pb-c.h"
 #include "realestate_map.h"
 #include "vehicle.pb-c.h"
@@ -48,16 +49,6 @@ call_for(enum ck_op op, const char *source)
 		.timeout_usec = 1000000,
 	};
 	return c;
-}
-
-static struct ck_ad_reply
-ok_reply(const uint8_t *buf, size_t len)
-{
-	struct ck_ad_reply r = { .grpc_status = 0,
-		.data = buf,
-		.len = len,
-		.delivery = CK_DELIVERY_ANSWERED };
-	return r;
 }
 
 struct props {
@@ -123,7 +114,7 @@ test_realestate_map(void **state)
 	chakong__agency__v1__query_properties_request__free_unpacked(q, NULL);
 
 	make_props(&x);
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__query_properties_reply__pack(&x.reply, buf));
 	ck_realestate_map_query(a, NULL, &r, &s);
 	memset(buf, 0, sizeof(buf));
@@ -150,13 +141,13 @@ test_realestate_map(void **state)
 
 	x.reply.found = false;
 	x.reply.n_properties = 0;
-	r = ok_reply(buf,
+	r = fh_ok_reply(buf,
 	    chakong__agency__v1__query_properties_reply__pack(&x.reply, buf));
 	ck_realestate_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_NOT_FOUND);
 
-	r = ok_reply((const uint8_t *)"\x12\x05"
-				      "ab",
+	r = fh_ok_reply((const uint8_t *)"\x12\x05"
+					 "ab",
 	    4);
 	ck_realestate_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_ERROR);
@@ -216,7 +207,7 @@ test_vehicle_map(void **state)
 	m.found = true;
 	m.n_vehicles = 1;
 	m.vehicles = &pv;
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__query_vehicles_reply__pack(&m, buf));
 	ck_vehicle_map_query(a, NULL, &r, &s);
 	memset(buf, 0, sizeof(buf));
@@ -234,14 +225,14 @@ test_vehicle_map(void **state)
 
 	m.found = true;
 	m.n_vehicles = 0;
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__query_vehicles_reply__pack(&m, buf));
 	ck_vehicle_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_OK);
 	assert_int_equal(s.nassets, 0);
 
 	m.found = false;
-	r = ok_reply(
+	r = fh_ok_reply(
 	    buf, chakong__agency__v1__query_vehicles_reply__pack(&m, buf));
 	ck_vehicle_map_query(a, NULL, &r, &s);
 	assert_int_equal(s.status, CK_SOURCE_NOT_FOUND);
@@ -280,13 +271,8 @@ make(const struct ck_adapter_ops *ops, const char *endpoint, const char *source)
 {
 	const struct ck_kv kv[] = { { "endpoint", endpoint },
 		{ "source", source } };
-	char err[256] = "";
-	void *self = NULL;
 
-	assert_int_equal(ops->create(&fh.host, kv, source != NULL ? 2 : 1,
-			     &self, err, sizeof(err)),
-	    0);
-	return self;
+	return fh_create(ops, kv, source != NULL ? 2 : 1);
 }
 
 static void
