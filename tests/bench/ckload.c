@@ -33,6 +33,28 @@
  * is replaced after a 100 ms pause, so a dead server costs a few failed
  * calls per pause instead of a hot loop.
  *
+ * Request bodies. --data FILE may be repeated (up to MAX_BODIES): the
+ * calls take the files in turn, call k (counting from 0, warm-up included)
+ * sending file k mod N, so a load can spread over several assets.
+ * --unique-request-id PREFIX makes every call's body unique, for the
+ * state-changing methods whose request_id (field 1, a string, in every
+ * chakong.v1 request that has one) must not repeat: each call appends one
+ * more field 1, length-delimited, "PREFIX-<n>" (n = 1, 2, ... over the
+ * whole run, warm-up included) to its body. Protobuf parsers keep the last
+ * value of a singular field seen on the wire, so that is the request_id
+ * the server reads, whatever the file held. PREFIX is 1..43 printable
+ * ASCII characters (0x21..0x7E) so the id stays within the 64 characters
+ * request_id allows; take one no earlier run used, or the server answers
+ * the recorded outcome again (a replay) instead of acting.
+ *
+ * Replies. ckload sees grpc-status, not what the reply says. With
+ * --count-reply-field N it also tallies, over the measured OK replies, the
+ * value of the reply's varint field N (field 1 of the chakong.v1 action
+ * replies is their ActionOutcome: 1 DONE, 2 PARTIAL, 3 QUEUED, 4 REJECTED,
+ * 5 PENDING). A reply without the field counts as 0 (proto3's default); a
+ * reply that is not a parsable message, or holds field N with another
+ * wire type, counts as "unparsable".
+ *
  * Exit status: 0 when every measured call was OK (and there was at least
  * one), 1 otherwise (the report is still printed), 64 for a bad command
  * line, 66 for an unreadable --data file, 78 for unusable certificate
@@ -45,7 +67,11 @@
  * message}, latency_ms {min, mean, p50, p90, p99, p99_9, max} (null when
  * no call finished), client_cpu_s, client_cpu_us_per_call, clk_tck,
  * servers [{pid, cpu_s, cpu_us_per_call, exited}] (cpu fields null when
- * the process exited during the run).
+ * the process exited during the run), bodies (how many --data bodies),
+ * request_id_prefix (the --unique-request-id PREFIX, or null),
+ * reply_field (null without --count-reply-field, else {field, values
+ * {VALUE: count}, other, unparsable}; other counts values past the first
+ * 32 distinct ones).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -83,6 +109,10 @@
 #define MAX_STREAMS    10000
 #define MAX_SLOTS      100000
 #define MAX_DATA       (64u << 20)
+#define MAX_BODIES     256
+#define MAX_RID        64 /* request_id: 1..64 printable characters */
+#define MAX_RID_PREFIX (MAX_RID - 1 - 20) /* "-" and a uint64_t */
+#define MAX_REPLY_VALS 32
 #define RETRY_USEC     100000
 #define GUARD_EXTRA_MS 2000
 #define DEFAULT_DUR_S  10.0
@@ -111,7 +141,14 @@ static const char usage_text[] =
     "an empty message):\n"
     "  --method /pkg.Svc/M    the method (default for --health and\n"
     "                         --query-*: Health/Check, AssetBroker/Query)\n"
-    "  --data FILE            the request message, raw protobuf bytes\n"
+    "  --data FILE            the request message, raw protobuf bytes;\n"
+    "                         repeat it (up to 256) to send the files in\n"
+    "                         turn\n"
+    "  --unique-request-id PREFIX\n"
+    "                         append request_id (field 1) \"PREFIX-<n>\",\n"
+    "                         n = 1, 2, ..., to every call's body: the\n"
+    "                         last value on the wire is the one a server\n"
+    "                         reads, so every call is a new request\n"
     "  --health               a grpc.health.v1.HealthCheckRequest\n"
     "  --query-id ID          a chakong.v1.QueryRequest: resident id,\n"
     "  --query-uscc CODE        or credit code of the debtor,\n"
@@ -130,6 +167,8 @@ static const char usage_text[] =
     "  --timeout-ms MS        deadline of each call (default 10000)\n"
     "  --pid PID              report this process's CPU per call\n"
     "                         (repeatable, up to 16)\n"
+    "  --count-reply-field N  tally the values of varint field N of the OK\n"
+    "                         replies (1: the outcome of an action reply)\n"
     "  --json                 print one JSON object instead of the report\n"
     "\n"
     "Exit: 0 every call OK, 1 some call failed (or none finished),\n"
@@ -179,7 +218,10 @@ struct opts {
 	const char *ca, *cert, *key;
 	const char *server_name;
 	const char *method;
-	const char *data_file;
+	const char *data_files[MAX_BODIES];
+	size_t ndata;
+	const char *rid_prefix; /* --unique-request-id */
+	uint32_t reply_field;	/* --count-reply-field; 0 = none */
 	bool health;
 	bool query;
 	const char *q_id, *q_uscc, *q_name, *q_case, *q_officer;
@@ -198,8 +240,14 @@ struct load {
 	char host[256];
 	uint16_t port;
 	const char *path;
-	uint8_t *body;
+	uint8_t *body; /* the single request, or bodies[0] */
 	size_t body_len;
+	uint8_t *bodies[MAX_BODIES];
+	size_t body_lens[MAX_BODIES];
+	size_t nbodies;
+	uint64_t ncalls_started; /* every call, warm-up included */
+	uint8_t *scratch;	 /* one call's body with its request_id */
+	size_t scratch_cap;
 
 	enum phase phase;
 	struct conn *conns;
@@ -215,6 +263,13 @@ struct load {
 	uint64_t abandoned;
 	bool measuring_began;
 	const char *aborted; /* why the run stopped early, or NULL */
+
+	/* --count-reply-field: values seen, their counts */
+	uint64_t reply_vals[MAX_REPLY_VALS];
+	uint64_t reply_counts[MAX_REPLY_VALS];
+	size_t nreply_vals;
+	uint64_t reply_other;	   /* values past MAX_REPLY_VALS distinct */
+	uint64_t reply_unparsable;
 
 	uint64_t status_count[CK_GRPC_NSTATUS];
 	char *first_msg[CK_GRPC_NSTATUS];
@@ -613,6 +668,91 @@ record(struct load *ld, int status, const char *message, uint64_t ns)
 	hist_add(&ld->hist, ns);
 }
 
+/* A varint at *p (< end); false when truncated or over 64 bits. */
+static bool
+get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p == end)
+			return false;
+		x |= (uint64_t)(**p & 0x7f) << shift;
+		if ((*(*p)++ & 0x80) == 0) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The value of varint field `field` of the message msg/len: the last one
+ * on the wire, 0 when absent. False when the message does not parse or
+ * holds the field with another wire type.
+ */
+static bool
+reply_field_value(const uint8_t *msg, size_t len, uint32_t field, uint64_t *v)
+{
+	const uint8_t *p = msg, *end = msg + len;
+	uint64_t key, x;
+
+	*v = 0;
+	while (p < end) {
+		if (!get_varint(&p, end, &key) || key >> 3 == 0 ||
+		    key >> 3 > 0x1fffffff)
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!get_varint(&p, end, &x))
+				return false;
+			if (key >> 3 == field)
+				*v = x;
+			continue;
+		case 1:
+			x = 8;
+			break;
+		case 2:
+			if (!get_varint(&p, end, &x))
+				return false;
+			break;
+		case 5:
+			x = 4;
+			break;
+		default:
+			return false;
+		}
+		if (key >> 3 == field || x > (uint64_t)(end - p))
+			return false;
+		p += x;
+	}
+	return true;
+}
+
+static void
+count_reply(struct load *ld, const uint8_t *reply, size_t len)
+{
+	uint64_t v;
+	size_t i;
+
+	if (!reply_field_value(reply, len, ld->o.reply_field, &v)) {
+		ld->reply_unparsable++;
+		return;
+	}
+	for (i = 0; i < ld->nreply_vals; i++)
+		if (ld->reply_vals[i] == v)
+			break;
+	if (i == ld->nreply_vals) {
+		if (i == MAX_REPLY_VALS) {
+			ld->reply_other++;
+			return;
+		}
+		ld->reply_vals[i] = v;
+		ld->nreply_vals++;
+	}
+	ld->reply_counts[i]++;
+}
+
 static void
 on_done(void *arg, int status, const char *message, const uint8_t *reply,
     size_t len)
@@ -621,12 +761,13 @@ on_done(void *arg, int status, const char *message, const uint8_t *reply,
 	struct load *ld = s->conn->ld;
 	uint64_t t = now_ns();
 
-	(void)reply;
-	(void)len;
 	s->busy = false;
 	ld->inflight--;
-	if (s->measured)
+	if (s->measured) {
 		record(ld, status, message, t - s->t0);
+		if (ld->o.reply_field != 0 && status == CK_GRPC_OK)
+			count_reply(ld, reply, len);
+	}
 	if (ld->phase == PH_WARMUP || ld->phase == PH_MEASURE)
 		issue(s);
 	step(ld);
@@ -676,12 +817,58 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	step(ld);
 }
 
+/*
+ * The next call's body: the next of the --data bodies in turn, and with
+ * --unique-request-id one more field 1 "PREFIX-<n>" at its end.
+ */
+static void
+next_body(struct load *ld, const uint8_t **body, size_t *len)
+{
+	uint64_t k = ld->ncalls_started++;
+	char rid[MAX_RID + 1];
+	size_t n, ridlen;
+	uint8_t *p;
+
+	if (ld->nbodies > 1) {
+		*body = ld->bodies[k % ld->nbodies];
+		*len = ld->body_lens[k % ld->nbodies];
+	} else {
+		*body = ld->body;
+		*len = ld->body_len;
+	}
+	if (ld->o.rid_prefix == NULL)
+		return;
+	ridlen = (size_t)snprintf(rid, sizeof(rid), "%s-%llu",
+	    ld->o.rid_prefix, (unsigned long long)(k + 1));
+	/* the prefix is checked short enough: ridlen <= MAX_RID < 128,
+	 * so its length is a one-byte varint */
+	n = *len + 2 + ridlen;
+	if (n > ld->scratch_cap) {
+		p = realloc(ld->scratch, n);
+		if (p == NULL)
+			die(EX_SOFTWARE, "out of memory");
+		ld->scratch = p;
+		ld->scratch_cap = n;
+	}
+	p = ld->scratch;
+	if (*len > 0)
+		memcpy(p, *body, *len);
+	p += *len;
+	*p++ = 0x0a; /* field 1, length-delimited */
+	*p++ = (uint8_t)ridlen;
+	memcpy(p, rid, ridlen);
+	*body = ld->scratch;
+	*len = n;
+}
+
 /* Start the slot's next call, if the phase and the budget allow. */
 static void
 issue(struct slot *s)
 {
 	struct conn *c = s->conn;
 	struct load *ld = c->ld;
+	const uint8_t *body;
+	size_t body_len;
 	struct timeval tv;
 	int rc;
 
@@ -695,9 +882,10 @@ issue(struct slot *s)
 		evtimer_add(c->retry, &tv);
 		return;
 	}
+	next_body(ld, &body, &body_len);
 	s->measured = ld->phase == PH_MEASURE;
 	s->t0 = now_ns();
-	rc = ck_grpc_call_start(c->chan, ld->path, ld->body, ld->body_len,
+	rc = ck_grpc_call_start(c->chan, ld->path, body, body_len,
 	    (uint64_t)ld->o.timeout_ms * 1000, on_done, s, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "ckload: cannot start a call: %s\n",
@@ -715,7 +903,7 @@ issue(struct slot *s)
 /* ---- the request ---- */
 
 static void
-read_data(struct load *ld, const char *file)
+read_data(struct load *ld, const char *file, size_t i)
 {
 	FILE *f = fopen(file, "rbe");
 	size_t cap = 4096, n = 0, r;
@@ -742,8 +930,13 @@ read_data(struct load *ld, const char *file)
 	if (ferror(f))
 		die(EX_NOINPUT, "--data %s: %s", file, strerror(errno));
 	fclose(f);
-	ld->body = buf;
-	ld->body_len = n;
+	ld->bodies[i] = buf;
+	ld->body_lens[i] = n;
+	ld->nbodies = i + 1;
+	if (i == 0) {
+		ld->body = buf;
+		ld->body_len = n;
+	}
 }
 
 static void
@@ -811,6 +1004,8 @@ enum {
 	OPT_TIMEOUT_MS,
 	OPT_PID,
 	OPT_JSON,
+	OPT_UNIQUE_RID,
+	OPT_REPLY_FIELD,
 };
 
 static const struct option options[] = {
@@ -835,6 +1030,8 @@ static const struct option options[] = {
 	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "unique-request-id", required_argument, NULL, OPT_UNIQUE_RID },
+	{ "count-reply-field", required_argument, NULL, OPT_REPLY_FIELD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -889,7 +1086,17 @@ parse_args(struct load *ld, int argc, char **argv)
 			o->method = optarg;
 			break;
 		case OPT_DATA:
-			o->data_file = optarg;
+			if (o->ndata == MAX_BODIES)
+				usage_error("--data: at most %d files",
+				    MAX_BODIES);
+			o->data_files[o->ndata++] = optarg;
+			break;
+		case OPT_UNIQUE_RID:
+			o->rid_prefix = optarg;
+			break;
+		case OPT_REPLY_FIELD:
+			o->reply_field = (uint32_t)parse_uint(
+			    "--count-reply-field", optarg, 1, 0x1fffffff);
 			break;
 		case OPT_HEALTH:
 			o->health = true;
@@ -977,11 +1184,28 @@ parse_args(struct load *ld, int argc, char **argv)
 			    "CK_KEY)");
 	if (o->q_id != NULL && o->q_uscc != NULL)
 		usage_error("--query-id and --query-uscc exclude each other");
-	nsrc = (o->data_file != NULL) + o->health + o->query;
+	nsrc = (o->ndata > 0) + o->health + o->query;
 	if (nsrc > 1)
 		usage_error("one request: --data, --health or --query-*");
-	if (o->data_file != NULL && o->method == NULL)
+	if (o->ndata > 0 && o->method == NULL)
 		usage_error("--data needs --method");
+	if (o->rid_prefix != NULL) {
+		size_t n = strlen(o->rid_prefix);
+
+		if (n == 0 || n > MAX_RID_PREFIX)
+			usage_error("--unique-request-id: a prefix of 1 to %d "
+				    "characters expected",
+			    MAX_RID_PREFIX);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)o->rid_prefix[i] < 0x21 ||
+			    (unsigned char)o->rid_prefix[i] > 0x7e)
+				usage_error("--unique-request-id: printable "
+					    "ASCII (0x21..0x7E) expected");
+		if (o->health || o->query)
+			usage_error("--unique-request-id: for --data or "
+				    "--method requests (field 1 of Health and "
+				    "Query requests is no request_id)");
+	}
 	if (nsrc == 0 && o->method == NULL)
 		usage_error("no request: give --health, --query-*, --data "
 			    "FILE with --method, or --method alone");
@@ -1055,6 +1279,17 @@ print_text(const struct load *ld)
 	if (ld->reconnects > 0)
 		printf(", %llu reconnects", (unsigned long long)ld->reconnects);
 	printf("\n");
+	if (ld->nbodies > 1 || ld->o.rid_prefix != NULL) {
+		printf("  requests   ");
+		if (ld->nbodies > 1)
+			printf(" %zu bodies in turn", ld->nbodies);
+		if (ld->o.rid_prefix != NULL)
+			printf("%s request_id %s-1 .. %s-%llu",
+			    ld->nbodies > 1 ? "," : "", ld->o.rid_prefix,
+			    ld->o.rid_prefix,
+			    (unsigned long long)ld->ncalls_started);
+		printf("\n");
+	}
 	for (int i = 0; i < CK_GRPC_NSTATUS; i++) {
 		if (ld->status_count[i] == 0)
 			continue;
@@ -1065,6 +1300,21 @@ print_text(const struct load *ld)
 			printf(" (first: %s)", ld->first_msg[i]);
 		printf("\n");
 		first = false;
+	}
+	if (ld->o.reply_field != 0) {
+		printf("  reply f%-3u", ld->o.reply_field);
+		for (size_t i = 0; i < ld->nreply_vals; i++)
+			printf(" %llu: %llu", (unsigned long long)ld->reply_vals[i],
+			    (unsigned long long)ld->reply_counts[i]);
+		if (ld->reply_other > 0)
+			printf(" other: %llu", (unsigned long long)ld->reply_other);
+		if (ld->reply_unparsable > 0)
+			printf(" unparsable: %llu",
+			    (unsigned long long)ld->reply_unparsable);
+		if (ld->nreply_vals + ld->reply_other + ld->reply_unparsable ==
+		    0)
+			printf(" (no OK reply)");
+		printf("\n");
 	}
 	if (h->n > 0)
 		printf("  latency ms  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  "
@@ -1196,7 +1446,28 @@ print_json(const struct load *ld)
 			evbuffer_add_printf(b, "\"cpu_us_per_call\":null,");
 		evbuffer_add_printf(b, "\"exited\":false}");
 	}
-	evbuffer_add_printf(b, "]}\n");
+	evbuffer_add_printf(b, "],\"bodies\":%zu,\"request_id_prefix\":",
+	    ld->nbodies > 0 ? ld->nbodies : 1);
+	if (ld->o.rid_prefix != NULL)
+		ck_json_str(b, ld->o.rid_prefix);
+	else
+		evbuffer_add_printf(b, "null");
+	evbuffer_add_printf(b, ",\"reply_field\":");
+	if (ld->o.reply_field != 0) {
+		evbuffer_add_printf(
+		    b, "{\"field\":%u,\"values\":{", ld->o.reply_field);
+		for (size_t i = 0; i < ld->nreply_vals; i++)
+			evbuffer_add_printf(b, "%s\"%llu\":%llu",
+			    i > 0 ? "," : "",
+			    (unsigned long long)ld->reply_vals[i],
+			    (unsigned long long)ld->reply_counts[i]);
+		evbuffer_add_printf(b, "},\"other\":%llu,\"unparsable\":%llu}",
+		    (unsigned long long)ld->reply_other,
+		    (unsigned long long)ld->reply_unparsable);
+	} else {
+		evbuffer_add_printf(b, "null");
+	}
+	evbuffer_add_printf(b, "}\n");
 	fwrite(evbuffer_pullup(b, -1), 1, evbuffer_get_length(b), stdout);
 	evbuffer_free(b);
 }
@@ -1297,7 +1568,13 @@ teardown(struct load *ld)
 		free(ld->first_msg[i]);
 	free(ld->slots);
 	free(ld->conns);
-	free(ld->body);
+	if (ld->nbodies > 0) {
+		for (size_t i = 0; i < ld->nbodies; i++)
+			free(ld->bodies[i]);
+	} else {
+		free(ld->body);
+	}
+	free(ld->scratch);
 }
 
 int
@@ -1310,8 +1587,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ck_log_init("ckload", CK_LOG_WARN);
 	parse_args(&ld, argc, argv);
-	if (ld.o.data_file != NULL)
-		read_data(&ld, ld.o.data_file);
+	if (ld.o.ndata > 0)
+		for (size_t i = 0; i < ld.o.ndata; i++)
+			read_data(&ld, ld.o.data_files[i], i);
 	else if (ld.o.health)
 		build_health(&ld);
 	else if (ld.o.query)
