@@ -7,6 +7,8 @@
 #   tests       meson test: unit + integration
 #   asan-build  build-asan/ with ASan+UBSan and test hooks, ninja
 #   asan-tests  meson test there: unit + integration tests not marked slow
+#   release     a release build (no test hooks) must build warning-free and
+#               hold none of the hooks
 # and then counts the results of both builds from meson-logs/testlog.json,
 # ending with the line `N passed, N failed[, N skipped]`. A phase that fails
 # before its tests could run (a build error) counts as one failure.
@@ -99,6 +101,22 @@ if [[ ${CK_SKIP_ASAN:-0} != 1 ]]; then
 	else
 		((phase_failures++))
 	fi
+fi
+
+# A release build: warning-free too, and without a trace of the test hooks
+# (the Testing service, crash points) in the daemon.
+release_check() {
+	local dir=${CK_BUILD_REL:-build-rel}
+	configure "$dir" --buildtype=release -Dtest_hooks=false -Dtests=false &&
+		ninja -C "$dir" || return 1
+	if grep -aqE 'chakong\.test\.v1|CK_CRASHPOINT' "$dir/broker/chakongd"; then
+		echo "run.sh: the release chakongd contains test hooks" >&2
+		return 1
+	fi
+	echo "release build: no test hooks in $dir/broker/chakongd"
+}
+if ! phase release release_check; then
+	((phase_failures++))
 fi
 
 # Count meson's results: one JSON object per line of testlog.json.
