@@ -634,9 +634,19 @@ check_freeze(struct act *x, MDB_txn *txn, MDB_dbi freezes, FreezeRecord **fr)
 
 	if (klen == 0 || get(txn, freezes, k, klen,
 	    &chakong__internal__v1__freeze_record__descriptor,
-	    (ProtobufCMessage **)fr) != 0 || !(*fr)->active)
-		return refuse(x, CK_GRPC_FAILED_PRECONDITION, "freeze_ref: "
-		    "not an active freeze or seal made through this broker");
+	    (ProtobufCMessage **)fr) != 0)
+		/*
+		 * The reference is ours (sealed), so the freeze was answered;
+		 * its outcome is recorded after the answer and, after a crash,
+		 * by the resolver: not yet known here is a moment, not a rule.
+		 */
+		return refuse(x, CK_GRPC_UNAVAILABLE, "freeze_ref: the freeze "
+		    "is still being recorded (its outcome is being confirmed "
+		    "with the agency); retry with the same request_id");
+	if (!(*fr)->active)
+		return refuse(x, CK_GRPC_FAILED_PRECONDITION, "freeze_ref: the "
+		    "freeze or seal is no longer active (released or wholly "
+		    "deducted)");
 	if (strcmp((*fr)->case_number, r->case_number) != 0)
 		return refuse(x, CK_GRPC_FAILED_PRECONDITION, "%s: only the "
 		    "case that holds the freeze may %s it", "case.case_number",

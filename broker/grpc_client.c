@@ -48,6 +48,7 @@
 #include "grpc_client.h"
 #include "grpc_frame.h"
 #include "log.h"
+#include "tls.h"
 
 /* Stop feeding nghttp2's output into the bufferevent past this much
  * unsent data; on_write resumes when it has drained. */
@@ -964,6 +965,15 @@ conn_ready(struct ck_grpc_channel *chan)
 	return 0;
 }
 
+static int
+feed_h2(void *arg, const uint8_t *data, size_t len)
+{
+	struct ck_grpc_channel *chan = arg;
+	ssize_t n = nghttp2_session_mem_recv(chan->h2, data, len);
+
+	return n < 0 ? (int)n : 0;
+}
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
@@ -986,6 +996,17 @@ on_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_drain(in, n);
+	}
+	/* records OpenSSL holds that libevent 2.1 would leave there */
+	rv = ck_tls_drain_pending(bufferevent_openssl_get_ssl(bev), feed_h2,
+	    chan);
+	if (rv < 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "HTTP/2 error: %s",
+		    nghttp2_strerror((int)rv));
+		conn_close(chan, why);
+		return;
 	}
 	progress(chan);
 }

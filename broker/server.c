@@ -840,6 +840,15 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
+static int
+feed_h2(void *arg, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	ssize_t n = nghttp2_session_mem_recv(c->h2, data, len);
+
+	return n < 0 ? (int)n : 0;
+}
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
@@ -882,7 +891,23 @@ on_read(struct bufferevent *bev, void *arg)
 		if (nv <= 8)
 			break;
 	}
+	/* records OpenSSL holds that libevent 2.1 would leave there */
+	int rv = ck_tls_drain_pending(bufferevent_openssl_get_ssl(bev), feed_h2,
+	    c);
 	c->in_recv = false;
+	if (rv < 0) {
+		log_info(NULL, "conn=%llu peer=%s HTTP/2 error: %s",
+		    (unsigned long long)c->id, c->peer.name,
+		    nghttp2_strerror(rv));
+		if (rv == NGHTTP2_ERR_FLOODED ||
+		    rv == NGHTTP2_ERR_CALLBACK_FAILURE) {
+			conn_close(c, nghttp2_strerror(rv));
+			return;
+		}
+		nghttp2_session_terminate_session(c->h2,
+		    NGHTTP2_PROTOCOL_ERROR);
+		c->state = CONN_GOAWAY;
+	}
 	conn_flush(c);
 }
 

@@ -111,6 +111,26 @@ on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
+int
+ck_tls_drain_pending(SSL *ssl, ck_tls_feed_fn feed, void *arg)
+{
+	uint8_t buf[16384];
+	int n, rv;
+
+	while (ssl != NULL && SSL_has_pending(ssl)) {
+		n = SSL_read(ssl, buf, sizeof(buf));
+		if (n <= 0) {
+			/* WANT_READ: only part of a record; the rest comes
+			 * with the socket's next readiness */
+			ERR_clear_error();
+			return 0;
+		}
+		if ((rv = feed(arg, buf, (size_t)n)) < 0)
+			return rv;
+	}
+	return 0;
+}
+
 bool
 ck_tls_alpn_is_h2(const SSL *ssl)
 {

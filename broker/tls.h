@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -48,6 +49,18 @@ int ck_tls_peer_identity(SSL *ssl, struct ck_identity *out);
  */
 int ck_tls_server_ctx_new(const char *cert, const char *key,
     const char *ca_file, SSL_CTX **out, char *err, size_t errlen);
+
+/*
+ * libevent 2.1's bufferevent_openssl reads until SSL_pending() is 0, and
+ * SSL_pending() does not count whole records OpenSSL already holds but has
+ * not decrypted (a read(2) can return several; OpenSSL keeps the rest).
+ * Those would wait for the peer's next bytes — a call stalls until its
+ * deadline. After draining the bufferevent's input, call this: it reads
+ * what OpenSSL still holds and hands it to feed(), which returns < 0 to
+ * stop. Returns 0, or feed's error.
+ */
+typedef int (*ck_tls_feed_fn)(void *arg, const uint8_t *data, size_t len);
+int ck_tls_drain_pending(SSL *ssl, ck_tls_feed_fn feed, void *arg);
 
 /* True when the connection negotiated ALPN "h2". */
 bool ck_tls_alpn_is_h2(const SSL *ssl);

@@ -7,6 +7,16 @@
 #                             background; waits until both are ready;
 #                             writes DIR/stack.env
 #   tests/stack.sh down DIR   stops exactly the processes `up` started
+#   tests/stack.sh restart DIR chakongd|agencysim
+#                             SIGKILLs that one process (if it still runs)
+#                             and starts it again with the same config,
+#                             state and ports (chakongd: listen and
+#                             status_listen pinned to the ports `up` got;
+#                             the simulator: DIR/agencysim.conf with every
+#                             port it had); its environment passes through
+#                             (CK_CRASHPOINT, CK_CRASHPOINT_SKIP for a test
+#                             build's chakongd); waits until ready, and on
+#                             failure exits 1 leaving the rest running
 #
 # Files in DIR:
 #   pki/            tests/pki/mkpki output (CA, broker, courts, rogue,
@@ -54,6 +64,7 @@ die() {
 
 usage() {
 	echo "usage: tests/stack.sh up|down|status DIR" >&2
+	echo "       tests/stack.sh restart DIR chakongd|agencysim" >&2
 	exit 2
 }
 
@@ -243,6 +254,7 @@ wait_ready() {
 			sleep 0.2 # let the supervisor record the status
 			echo "stack: $name exited during start-up" \
 				"(status $(cat "$exitf" 2>/dev/null || echo '?'))" >&2
+			[[ -n ${SOFT_FAIL:-} ]] && return 1
 			tail_log "$log"
 			cmd_down "$DIR" >/dev/null 2>&1 || true
 			exit 1
@@ -250,6 +262,7 @@ wait_ready() {
 		sleep 0.1
 	done
 	echo "stack: $name not ready after ${timeout}s" >&2
+	[[ -n ${SOFT_FAIL:-} ]] && return 1
 	cmd_down "$DIR" >/dev/null 2>&1 || true
 	tail_log "$log"
 	exit 1
@@ -448,6 +461,131 @@ cmd_status() {
 	done <"$dir/pids"
 }
 
+# kill9_named DIR NAME: SIGKILL the process NAME that `up` (or `restart`)
+# started, if it still runs, wait until it and its supervisor are gone, and
+# drop both from DIR/pids. Prints the old process's "want" string.
+kill9_named() {
+	local dir=$1 target=$2 name pid want tpid= twant= i
+	local -a keep=()
+	while IFS=$'\t' read -r name pid want; do
+		[[ $name == "$target" ]] && { tpid=$pid; twant=$want; }
+	done <"$dir/pids"
+	[[ -n $tpid ]] || die "$dir/pids names no $target"
+	if cmdline_has "$tpid" "$twant"; then
+		kill -KILL "$tpid" 2>/dev/null || true
+	fi
+	for ((i = 0; i < 200; i++)); do
+		cmdline_has "$tpid" "$twant" || break
+		sleep 0.02
+	done
+	cmdline_has "$tpid" "$twant" && die "pid $tpid survived SIGKILL"
+	# its supervisor (same want string) exits once it has reaped it
+	while IFS=$'\t' read -r name pid want; do
+		if [[ $want == "$twant" ]]; then
+			for ((i = 0; i < 150; i++)); do
+				cmdline_has "$pid" "$want" || break
+				sleep 0.02
+			done
+			if cmdline_has "$pid" "$want"; then
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		else
+			keep+=("$name"$'\t'"$pid"$'\t'"$want")
+		fi
+	done <"$dir/pids"
+	if ((${#keep[@]})); then
+		printf '%s\n' "${keep[@]}" >"$dir/pids.tmp"
+	else
+		: >"$dir/pids.tmp"
+	fi
+	mv -f "$dir/pids.tmp" "$dir/pids"
+}
+
+# set_env_var DIR NAME VALUE: replace one export in DIR/stack.env.
+set_env_var() {
+	local f=$1/stack.env
+	[[ -f $f ]] || return 0
+	grep -v "^export $2=" "$f" >"$f.tmp" || true
+	echo "export $2=$(sq "$3")" >>"$f.tmp"
+	mv -f "$f.tmp" "$f"
+}
+
+# sim_conf DIR READY: the standard stack as an INI file, every listener
+# on the port it has now.
+sim_conf() {
+	local dir=$1 ready=$2 id kind
+	printf '; written by tests/stack.sh restart: the standard stack on fixed ports\n'
+	printf '[sim]\nseed = %s\nsize = %s\npki = %s\n' \
+		"$(read_ready "$ready" seed)" "$(read_ready "$ready" size)" \
+		"$dir/pki"
+	printf '\n[control]\nlisten = %s\n' "$(read_ready "$ready" control)"
+	for id in $BANKS $REGISTRIES; do
+		kind=bank
+		[[ " $REGISTRIES " == *" $id "* ]] && kind=$id
+		printf '\n[endpoint.%s]\nkind = %s\nlisten = %s\n' "$id" "$kind" \
+			"$(read_ready "$ready" "endpoint.$id")"
+	done
+}
+
+cmd_restart() {
+	local dir=$1 what=$2
+	[[ -s $dir/pids && -f $dir/stack.env ]] ||
+		die "no stack running in $dir"
+	dir=$(cd "$dir" && pwd)
+	DIR=$dir
+	SOFT_FAIL=1
+	ensure_build
+	local pid
+	case $what in
+	chakongd)
+		local conf=$dir/chakongd.conf log=$dir/chakongd.log
+		local ready=$dir/chakongd.ready exitf=$dir/chakongd.exit
+		local grpc status
+		grpc=$(sed -n "s/^export CK_GRPC='\(.*\)'$/\1/p" "$dir/stack.env")
+		status=$(sed -n "s/^export CK_STATUS='\(.*\)'$/\1/p" "$dir/stack.env")
+		[[ -n $grpc && -n $status ]] || die "$dir/stack.env: no CK_GRPC/CK_STATUS"
+		kill9_named "$dir" chakongd
+		sed -i -e "/^\[server\]/,/^\[/{s/^listen = .*/listen = $grpc/;" \
+			-e "s/^status_listen = .*/status_listen = $status/;}" "$conf"
+		rm -f "$ready"
+		supervise chakongd "$conf" "$log" "$exitf" "$dir/chakongd.pid" \
+			"$CHAKONGD" -c "$conf" --ready-file "$ready"
+		pid=$SUPERVISED_PID
+		set_env_var "$dir" CK_PID "$pid"
+		wait_ready chakongd "$pid" "$conf" "$ready" "$log" "$exitf" \
+			grpc status || exit 1
+		;;
+	agencysim)
+		local ready=$dir/agencysim.ready log=$dir/agencysim.log
+		local exitf=$dir/agencysim.exit simconf=$dir/agencysim.conf
+		# the first restart pins the ports the kernel gave `up`
+		if [[ ! -s $simconf ]]; then
+			[[ -s $ready ]] || die "no $ready to take the ports from"
+			sim_conf "$dir" "$ready" >"$simconf.tmp"
+			mv -f "$simconf.tmp" "$simconf"
+			cp -f "$ready" "$dir/agencysim.ready.first"
+		fi
+		kill9_named "$dir" agencysim
+		rm -f "$ready"
+		supervise agencysim "$dir/sim-state" "$log" "$exitf" \
+			"$dir/agencysim.pid" "$AGENCYSIM" -c "$simconf" \
+			--state "$dir/sim-state" --ready-file "$ready"
+		pid=$SUPERVISED_PID
+		set_env_var "$dir" CK_SIM_PID "$pid"
+		wait_ready agencysim "$pid" "$dir/sim-state" "$ready" "$log" \
+			"$exitf" control pid endpoint.psbc endpoint.enterprise ||
+			exit 1
+		;;
+	*) usage ;;
+	esac
+	echo "stack: restarted $what in $dir: pid=$pid"
+}
+
+if [[ ${1:-} == restart ]]; then
+	(($# == 3)) || usage
+	cmd_restart "$2" "$3"
+	exit
+fi
 (($# == 2)) || usage
 case $1 in
 up) cmd_up "$2" ;;
