@@ -1511,20 +1511,36 @@ ck_actions_freeze(struct ck_actions *A, struct ck_call *call,
 	submit(A, x);
 }
 
+/* An action on an existing freeze: the request's common part and the
+ * freeze its reference names; NULL when answered already. */
+static struct act *
+begin_on_freeze(struct ck_actions *A, struct ck_call *call, enum method m,
+    const char *request_id, const struct ck_case *kase,
+    const Chakong__V1__CaseRef *c, const Chakong__V1__Debtor *d,
+    const char *doc, const struct ck_ref *ref)
+{
+	struct act *x = begin(A, call);
+
+	if (x == NULL)
+		return NULL;
+	if (!req_common(x, call, m, request_id, kase, c, d, doc) ||
+	    !req_target(&x->r, ref)) {
+		too_long(call, x);
+		return NULL;
+	}
+	return x;
+}
+
 void
 ck_actions_extend(struct ck_actions *A, struct ck_call *call,
     const Chakong__V1__ExtendRequest *req, const struct ck_case *kase,
     const struct ck_ref *ref)
 {
-	struct act *x;
+	struct act *x = begin_on_freeze(A, call, M_EXTEND, req->request_id,
+	    kase, req->case_, req->debtor, req->document_number, ref);
 
-	if ((x = begin(A, call)) == NULL)
+	if (x == NULL)
 		return;
-	if (!req_common(x, call, M_EXTEND, req->request_id, kase, req->case_,
-	    req->debtor, req->document_number) || !req_target(&x->r, ref)) {
-		too_long(call, x);
-		return;
-	}
 	x->r.duration_days = req->duration_days;
 	submit(A, x);
 }
@@ -1534,16 +1550,11 @@ ck_actions_release(struct ck_actions *A, struct ck_call *call,
     const Chakong__V1__ReleaseRequest *req, const struct ck_case *kase,
     const struct ck_ref *ref)
 {
-	struct act *x;
+	struct act *x = begin_on_freeze(A, call, M_RELEASE, req->request_id,
+	    kase, req->case_, req->debtor, req->document_number, ref);
 
-	if ((x = begin(A, call)) == NULL)
-		return;
-	if (!req_common(x, call, M_RELEASE, req->request_id, kase, req->case_,
-	    req->debtor, req->document_number) || !req_target(&x->r, ref)) {
-		too_long(call, x);
-		return;
-	}
-	submit(A, x);
+	if (x != NULL)
+		submit(A, x);
 }
 
 void
@@ -1561,13 +1572,10 @@ ck_actions_deduct(struct ck_actions *A, struct ck_call *call,
 		    "there");
 		return;
 	}
-	if ((x = begin(A, call)) == NULL)
+	x = begin_on_freeze(A, call, M_DEDUCT, req->request_id, kase,
+	    req->case_, req->debtor, req->document_number, ref);
+	if (x == NULL)
 		return;
-	if (!req_common(x, call, M_DEDUCT, req->request_id, kase, req->case_,
-	    req->debtor, req->document_number) || !req_target(&x->r, ref)) {
-		too_long(call, x);
-		return;
-	}
 	x->r.amount_fen = req->amount->fen;
 	copy(x->r.currency, sizeof(x->r.currency),
 	    req->amount->currency[0] ? req->amount->currency : "CNY");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chakong/status.h"
+#include "util.h"
 #include "grpc_frame.h"
 
 static const char *const status_names[CK_GRPC_NSTATUS] = {
@@ -287,18 +288,6 @@ ck_grpc_percent_encode(const char *in, size_t inlen, char *out, size_t outlen)
 	return need;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 size_t
 ck_grpc_percent_decode(const char *in, size_t inlen, char *out, size_t outlen)
 {
@@ -311,8 +300,8 @@ ck_grpc_percent_decode(const char *in, size_t inlen, char *out, size_t outlen)
 		int hi, lo;
 
 		if (in[i] == '%' && i + 2 < inlen &&
-		    (hi = hexval(in[i + 1])) >= 0 &&
-		    (lo = hexval(in[i + 2])) >= 0) {
+		    (hi = ck_hexval(in[i + 1])) >= 0 &&
+		    (lo = ck_hexval(in[i + 2])) >= 0) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 3;
 		} else {

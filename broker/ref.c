@@ -47,18 +47,6 @@ derive(const uint8_t master[32], const char *label, uint8_t out[32])
 	    strlen(label), out, &len);
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 ck_refkeys_load(const char *path, struct ck_refkeys **out, char *err,
     size_t errlen)
@@ -99,7 +87,9 @@ ck_refkeys_load(const char *path, struct ck_refkeys **out, char *err,
 		if (len != 64 || k->n == MAX_KEYS)
 			goto bad;
 		for (size_t i = 0; i < 32; i++) {
-			int hi = hexval(line[2 * i]), lo = hexval(line[2 * i + 1]);
+			int hi = ck_hexval(line[2 * i]);
+			int lo = ck_hexval(line[2 * i + 1]);
+
 			if (hi < 0 || lo < 0)
 				goto bad;
 			master[i] = (uint8_t)(hi << 4 | lo);

@@ -109,6 +109,18 @@ ck_write_file_atomic(const char *path, const char *data, size_t len)
 	return rc;
 }
 
+int
+ck_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void
 ck_hex(const uint8_t *in, size_t len, char *out)
 {

@@ -42,6 +42,9 @@ struct event_base *ck_event_base_new(void);
  */
 int ck_write_file_atomic(const char *path, const char *data, size_t len);
 
+/* The value of a hex digit (either case), or -1. */
+int ck_hexval(int c);
+
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void ck_hex(const uint8_t *in, size_t len, char *out);
 
