@@ -125,6 +125,7 @@ struct act {
 	struct event *timer;		/* reply deadline, then backoff */
 	int attempts;
 	bool resolving;			/* in the resolver's list */
+	bool counted;			/* in npending */
 	char log_id[24];
 	TAILQ_ENTRY(act) link;
 };
@@ -138,7 +139,8 @@ struct ck_actions {
 	struct ck_adapters *adapters;
 	struct ck_refkeys *keys;
 	struct act_list live;		/* every act, for shutdown */
-	unsigned npending;		/* in the resolver */
+	unsigned npending;		/* outcome unknown: told PENDING or
+					   in the resolver */
 	bool closing;
 	int last_store_error;
 	uint64_t intents, finals, refused, conflicts, replays, resends;
@@ -394,6 +396,12 @@ reply(struct act *x, int outcome_status)
 
 	if (call == NULL)
 		return;
+	if (outcome_status == CHAKONG__V1__ACTION_OUTCOME__ACTION_PENDING &&
+	    x->verdict == V_PROCEED && !x->counted) {
+		/* told PENDING while the agency call is still out */
+		x->counted = true;
+		x->A->npending++;
+	}
 	x->call = NULL;
 	call->on_cancel = NULL;
 	switch (x->r.m) {
@@ -475,7 +483,7 @@ act_free(struct act *x)
 		event_free(x->timer);
 	if (x->call != NULL)
 		x->call->on_cancel = NULL;
-	if (x->resolving)
+	if (x->counted)
 		A->npending--;
 	TAILQ_REMOVE(&A->live, x, link);
 	explicit_bzero(&x->r, sizeof(x->r));
@@ -1330,8 +1338,9 @@ resolver_schedule(struct act *x)
 		act_free(x);
 		return;
 	}
-	if (!x->resolving) {
-		x->resolving = true;
+	x->resolving = true;
+	if (!x->counted) {
+		x->counted = true;
 		A->npending++;
 	}
 	x->call = NULL;
@@ -1799,6 +1808,7 @@ resume_pending(struct ck_actions *A)
 		    (x = act_new(A, NULL)) != NULL) {
 			if (restore(A, x, rec)) {
 				x->resolving = true;
+				x->counted = true;
 				A->npending++;
 				x->attempts = x->attempts > 0 ? x->attempts : 0;
 				struct timeval tv = { 0, 1000 * (n % 50) };
