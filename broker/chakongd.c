@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <openssl/ssl.h>
 
 #include "actions.h"
@@ -363,9 +362,6 @@ main(int argc, char **argv)
 	ck_log_set_level(d.cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	d.started_at = ck_unix_now();
-	/* the LMDB writer thread hands results back with event_active() */
-	if (evthread_use_pthreads() != 0)
-		ck_fatal("libevent without pthreads support");
 	d.base = ck_event_base_new();
 	if (d.base == NULL)
 		ck_fatal("cannot create the event loop");

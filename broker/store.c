@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +43,13 @@ struct ck_store {
 	struct job_list todo;		/* loop -> writer */
 	struct job_list finished;	/* writer -> loop */
 	bool stopping;
-	struct event *done_ev;		/* activated by the writer */
+	/*
+	 * The writer wakes the loop through an eventfd, not event_active():
+	 * that would need libevent's thread locks on every event operation
+	 * of the process, for one wake-up per batch.
+	 */
+	int wake_fd;
+	struct event *done_ev;
 	struct ck_store_stats stats;	/* under lock */
 };
 
@@ -140,7 +147,8 @@ writer(void *arg)
 
 		pthread_mutex_lock(&st->lock);
 		STAILQ_CONCAT(&st->finished, &batch);
-		event_active(st->done_ev, EV_READ, 0);
+		uint64_t one = 1;
+		(void)!write(st->wake_fd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&st->lock);
 	return NULL;
@@ -154,8 +162,11 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	struct job_list done = STAILQ_HEAD_INITIALIZER(done);
 	struct job *j;
 
-	(void)fd;
+	uint64_t n;
+
 	(void)what;
+	if (fd >= 0)
+		(void)!read(fd, &n, sizeof(n));	/* reset the counter */
 	pthread_mutex_lock(&st->lock);
 	STAILQ_CONCAT(&done, &st->finished);
 	pthread_mutex_unlock(&st->lock);
@@ -293,6 +304,7 @@ ck_store_open(struct event_base *base, const struct ck_store_opts *o,
 	if (st == NULL)
 		return CK_ENOMEM;
 	ck_strlcpy(st->path, o->path, sizeof(st->path));
+	st->wake_fd = -1;
 	STAILQ_INIT(&st->todo);
 	STAILQ_INIT(&st->finished);
 	pthread_mutex_init(&st->lock, NULL);
@@ -311,8 +323,16 @@ ck_store_open(struct event_base *base, const struct ck_store_opts *o,
 		goto fail;
 	if ((rc = open_dbs(st, o, err, errlen)) != 0)
 		goto fail;
-	st->done_ev = event_new(base, -1, 0, on_done, st);
-	if (st->done_ev == NULL) {
+	st->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (st->wake_fd < 0) {
+		snprintf(err, errlen, "%s: eventfd: %s", o->path,
+		    strerror(errno));
+		rc = -errno;
+		goto fail;
+	}
+	st->done_ev = event_new(base, st->wake_fd, EV_READ | EV_PERSIST,
+	    on_done, st);
+	if (st->done_ev == NULL || event_add(st->done_ev, NULL) != 0) {
 		rc = CK_ENOMEM;
 		goto fail;
 	}
@@ -328,6 +348,8 @@ ck_store_open(struct event_base *base, const struct ck_store_opts *o,
 fail:
 	if (st->done_ev != NULL)
 		event_free(st->done_ev);
+	if (st->wake_fd >= 0)
+		close(st->wake_fd);
 	if (st->env != NULL)
 		mdb_env_close(st->env);
 	pthread_mutex_destroy(&st->lock);
@@ -350,6 +372,7 @@ ck_store_close(struct ck_store *st)
 	}
 	on_done(-1, 0, st);	/* results of the last batches */
 	event_free(st->done_ev);
+	close(st->wake_fd);
 	mdb_env_close(st->env);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->wake);

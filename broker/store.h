@@ -62,7 +62,7 @@ struct ck_store_stats {
 /*
  * Open (or create) the environment and its databases, clear readers left
  * by a crashed process, start the writer thread. Returns 0 or < 0 with a
- * message in err. Requires evthread_use_pthreads() to have been called.
+ * message in err.
  */
 int ck_store_open(struct event_base *base, const struct ck_store_opts *opts,
     struct ck_store **out, char *err, size_t errlen);

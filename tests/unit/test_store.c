@@ -15,7 +15,6 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "chakong/status.h"
 #include "log.h"
@@ -232,6 +231,5 @@ main(void)
 	};
 
 	ck_log_init("test_store", CK_LOG_ERR);
-	evthread_use_pthreads();
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
