@@ -306,6 +306,51 @@ settle(struct ck_arena *arena, Chakong__Test__V1__LedgerAsset *a, int64_t today)
 
 /* ---- records ---------------------------------------------------------- */
 
+/*
+ * A record's value, in arena: the format byte, `head` (hlen bytes: the
+ * request digest of an idempotency record, or nothing), msg packed.
+ */
+static int
+pack_record(struct ck_arena *arena, const void *head, size_t hlen,
+    const ProtobufCMessage *msg, MDB_val *v)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = ck_arena_alloc(arena, 1 + hlen + len);
+
+	if (buf == NULL)
+		return CK_ENOMEM;
+	buf[0] = FORMAT;
+	if (hlen > 0)
+		memcpy(buf + 1, head, hlen);
+	protobuf_c_message_pack(msg, buf + 1 + hlen);
+	v->mv_size = 1 + hlen + len;
+	v->mv_data = buf;
+	return 0;
+}
+
+/*
+ * What follows a record value's format byte; NULL when the value is of
+ * another format or has fewer than `min` bytes after it.
+ */
+static const uint8_t *
+record_body(const MDB_val *v, size_t min)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size < 1 + min || p[0] != FORMAT)
+		return NULL;
+	return p + 1;
+}
+
+/* The encs key of encumbrance `id` in the call's scope; < 0: too long. */
+static int
+enc_key(const struct op *op, const char *id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s:%s", op->scope, id);
+
+	return key_fits(buf, len, n) ? n : CK_EINVAL;
+}
+
 static int
 asset_key(char *buf, size_t len, enum sim_kind kind, const char *scope,
     const char *asset_id)
@@ -350,6 +395,7 @@ load_asset(MDB_txn *txn, struct sim_ledger *lg, const char *key,
 	MDB_val k = { strlen(key), (void *)key }, v;
 	ProtobufCAllocator alloc;
 	Chakong__Test__V1__LedgerAsset *a;
+	const uint8_t *body;
 	int rc = mdb_get(txn, lg->assets, &k, &v);
 
 	if (rc == MDB_NOTFOUND)
@@ -357,14 +403,14 @@ load_asset(MDB_txn *txn, struct sim_ledger *lg, const char *key,
 				   : CK_ENOTFOUND;
 	if (rc != 0)
 		return mdb_err(rc, "get asset");
-	if (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] != FORMAT) {
+	if ((body = record_body(&v, 0)) == NULL) {
 		log_err(NULL, "ledger: asset record of unknown format");
 		return CK_ESTORE;
 	}
 	ck_arena_allocator(arena, &alloc);
 	/* unpack copies what it keeps: the value dies with the txn */
 	a = chakong__test__v1__ledger_asset__unpack(
-	    &alloc, v.mv_size - 1, (const uint8_t *)v.mv_data + 1);
+	    &alloc, v.mv_size - 1, body);
 	if (a == NULL) {
 		log_err(NULL, "ledger: asset record does not decode");
 		return CK_ESTORE;
@@ -377,17 +423,13 @@ static int
 save_asset(struct op *op, const Chakong__Test__V1__LedgerAsset *a)
 {
 	char key[256];
-	size_t len = chakong__test__v1__ledger_asset__get_packed_size(a);
-	uint8_t *buf = ck_arena_alloc(op->arena, len + 1);
-	MDB_val k, v = { len + 1, buf };
-	int rc;
+	MDB_val k, v;
+	int rc = pack_record(op->arena, NULL, 0, &a->base, &v);
 
-	if (buf == NULL)
-		return CK_ENOMEM;
+	if (rc != 0)
+		return rc;
 	if (asset_key(key, sizeof(key), kind_of(a), a->scope, a->asset_id) < 0)
 		return CK_EINVAL;
-	buf[0] = FORMAT;
-	chakong__test__v1__ledger_asset__pack(a, buf + 1);
 	k.mv_size = strlen(key);
 	k.mv_data = key;
 	rc = mdb_put(op->txn, op->lg->assets, &k, &v, 0);
@@ -424,10 +466,10 @@ put_enc_index(
 {
 	char key[256], val[257];
 	MDB_val k, v;
-	int n = snprintf(key, sizeof(key), "%s:%s", op->scope, id), m, rc;
+	int n = enc_key(op, id, key, sizeof(key)), m, rc;
 
-	if (!key_fits(key, sizeof(key), n))
-		return CK_EINVAL;
+	if (n < 0)
+		return n;
 	val[0] = FORMAT;
 	m = asset_key(
 	    val + 1, sizeof(val) - 1, kind_of(a), a->scope, a->asset_id);
@@ -451,9 +493,10 @@ find_enc(struct op *op, const char *id, Chakong__Test__V1__LedgerAsset **a,
 {
 	char key[256], akey[257];
 	MDB_val k, v;
-	int n = snprintf(key, sizeof(key), "%s:%s", op->scope, id), rc;
+	const uint8_t *body;
+	int n = enc_key(op, id, key, sizeof(key)), rc;
 
-	if (!key_fits(key, sizeof(key), n))
+	if (n < 0)
 		return CK_ENOTFOUND;
 	k.mv_size = (size_t)n;
 	k.mv_data = key;
@@ -462,10 +505,9 @@ find_enc(struct op *op, const char *id, Chakong__Test__V1__LedgerAsset **a,
 		return CK_ENOTFOUND;
 	if (rc != 0)
 		return mdb_err(rc, "get encumbrance index");
-	if (v.mv_size < 2 || v.mv_size > sizeof(akey) ||
-	    ((const uint8_t *)v.mv_data)[0] != FORMAT)
+	if ((body = record_body(&v, 1)) == NULL || v.mv_size > sizeof(akey))
 		return CK_ESTORE;
-	memcpy(akey, (const uint8_t *)v.mv_data + 1, v.mv_size - 1);
+	memcpy(akey, body, v.mv_size - 1);
 	akey[v.mv_size - 1] = '\0';
 	rc = load_asset(op->txn, op->lg, akey, NULL, op->arena, a);
 	if (rc != 0)
@@ -736,10 +778,9 @@ run_op(struct sim_ledger *lg, const char *scope, const char *method,
     struct sim_outcome *oc)
 {
 	struct op op;
-	uint8_t dg[DIGEST_LEN], *val;
+	uint8_t dg[DIGEST_LEN];
 	char key[512];
 	MDB_val k, v;
-	size_t len;
 	int n, rc;
 
 	memset(oc, 0, sizeof(*oc));
@@ -772,14 +813,14 @@ run_op(struct sim_ledger *lg, const char *scope, const char *method,
 	k.mv_data = key;
 	rc = mdb_get(op.txn, lg->idem, &k, &v);
 	if (rc == 0) {
-		const uint8_t *p = v.mv_data;
+		const uint8_t *p = record_body(&v, DIGEST_LEN);
 		ProtobufCAllocator alloc;
 
-		if (v.mv_size < 1 + DIGEST_LEN || p[0] != FORMAT) {
+		if (p == NULL) {
 			rc = CK_ESTORE;
 			goto abort;
 		}
-		if (memcmp(p + 1, dg, DIGEST_LEN) != 0) {
+		if (memcmp(p, dg, DIGEST_LEN) != 0) {
 			oc->conflict = true;
 			set_rejected(op.reply,
 			    "idempotency key reused with different arguments",
@@ -789,8 +830,8 @@ run_op(struct sim_ledger *lg, const char *scope, const char *method,
 			goto abort;
 		}
 		ck_arena_allocator(arena, &alloc);
-		*out = protobuf_c_message_unpack(rdesc, &alloc,
-		    v.mv_size - 1 - DIGEST_LEN, p + 1 + DIGEST_LEN);
+		*out = protobuf_c_message_unpack(
+		    rdesc, &alloc, v.mv_size - 1 - DIGEST_LEN, p + DIGEST_LEN);
 		rc = *out == NULL ? CK_ESTORE : 0;
 		oc->replayed = rc == 0;
 		goto abort;
@@ -806,17 +847,8 @@ run_op(struct sim_ledger *lg, const char *scope, const char *method,
 		oc->rejected = true;
 		op.effect = false;
 	}
-	len = protobuf_c_message_get_packed_size(op.reply);
-	val = ck_arena_alloc(arena, 1 + DIGEST_LEN + len);
-	if (val == NULL) {
-		rc = CK_ENOMEM;
+	if ((rc = pack_record(arena, dg, DIGEST_LEN, op.reply, &v)) != 0)
 		goto abort;
-	}
-	val[0] = FORMAT;
-	memcpy(val + 1, dg, DIGEST_LEN);
-	protobuf_c_message_pack(op.reply, val + 1 + DIGEST_LEN);
-	v.mv_size = 1 + DIGEST_LEN + len;
-	v.mv_data = val;
 	rc = mdb_put(op.txn, lg->idem, &k, &v, 0);
 	if (rc != 0) {
 		rc = mdb_err(rc, "put idempotency record");
@@ -887,6 +919,60 @@ new_enc(struct op *op, Chakong__Test__V1__LedgerAsset *a,
 	return put_enc_index(op, e->id, a);
 }
 
+/* The asset `ref` names, settled to today (made from ref if untouched). */
+static int
+load_settled(struct op *op, const struct sim_asset_ref *ref,
+    Chakong__Test__V1__LedgerAsset **a)
+{
+	char key[256];
+	int rc;
+
+	if (asset_key(key, sizeof(key), ref->kind, ref->scope, ref->asset_id) <
+	    0)
+		return CK_EINVAL;
+	if ((rc = load_asset(op->txn, op->lg, key, ref, op->arena, a)) != 0)
+		return rc;
+	settle(op->arena, *a, op->today);
+	return 0;
+}
+
+/*
+ * After a change: hand what is available to the freezes waiting, derive
+ * the reported fields and store the asset; the call had an effect.
+ */
+static int
+store(struct op *op, Chakong__Test__V1__LedgerAsset *a)
+{
+	int rc;
+
+	distribute(op->arena, a, op->today);
+	derive(a);
+	if ((rc = save_asset(op, a)) != 0)
+		return rc;
+	op->effect = true;
+	return 0;
+}
+
+/* false (after reject()) unless 1 <= days <= the kind's maximum */
+static bool
+want_days(struct op *op, int32_t days, enum sim_kind kind, const char *what)
+{
+	int32_t max = sim_max_duration(kind);
+
+	if (days >= 1 && days <= max)
+		return true;
+	reject(op, "duration_days: %s lasts 1..%d days", what, max);
+	return false;
+}
+
+static bool
+same_case(const Chakong__Test__V1__LedgerEncumbrance *e,
+    const Chakong__Agency__V1__CallContext *ctx)
+{
+	return strcmp(e->court_id, ctx->court_id) == 0 &&
+	    strcmp(e->case_number, ctx->case_number) == 0;
+}
+
 /* ---- bank ------------------------------------------------------------- */
 
 static int
@@ -895,7 +981,7 @@ op_freeze(struct op *op)
 	const Chakong__Agency__V1__FreezeRequest *req = op->req;
 	Chakong__Agency__V1__FreezeReply *r = (void *)op->reply;
 	const struct sim_asset_ref *ref = op->ref;
-	char key[256], prefix[24];
+	char prefix[24];
 	Chakong__Test__V1__LedgerAsset *a;
 	Chakong__Test__V1__LedgerEncumbrance *e;
 	int rc;
@@ -913,28 +999,16 @@ op_freeze(struct op *op)
 		reject(op, "amount: the account is held in %s", ref->currency);
 		return 0;
 	}
-	if (req->duration_days < 1 ||
-	    req->duration_days > sim_max_duration(SIM_KIND_BANK)) {
-		reject(op, "duration_days: a deposit freeze lasts 1..%d days",
-		    sim_max_duration(SIM_KIND_BANK));
+	if (!want_days(
+		op, req->duration_days, SIM_KIND_BANK, "a deposit freeze"))
 		return 0;
-	}
-	if (asset_key(key, sizeof(key), ref->kind, ref->scope, ref->asset_id) <
-	    0)
-		return CK_EINVAL;
-	if ((rc = load_asset(op->txn, op->lg, key, ref, op->arena, &a)) != 0)
+	if ((rc = load_settled(op, ref, &a)) != 0)
 		return rc;
-	settle(op->arena, a, op->today);
 	snprintf(prefix, sizeof(prefix), "F%s", ref->scope);
 	rc = new_enc(
 	    op, a, req->ctx, prefix, req->duration_days, req->amount->fen, &e);
-	if (rc != 0)
+	if (rc != 0 || (rc = store(op, a)) != 0)
 		return rc;
-	distribute(op->arena, a, op->today);
-	derive(a);
-	if ((rc = save_asset(op, a)) != 0)
-		return rc;
-	op->effect = true;
 	r->status = e->queued_fen > 0
 	    ? CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_QUEUED
 	    : e->frozen_fen < e->requested_fen
@@ -987,8 +1061,7 @@ own_enc(struct op *op, const char *id, const Chakong__Agency__V1__Subject *s,
 		    "subject's asset");
 		return 0;
 	}
-	if (strcmp((*e)->court_id, ctx->court_id) != 0 ||
-	    strcmp((*e)->case_number, ctx->case_number) != 0) {
+	if (!same_case(*e, ctx)) {
 		*e = NULL;
 		reject(op, "the freeze or seal belongs to another case");
 		return 0;
@@ -1053,11 +1126,8 @@ op_deduct(struct op *op)
 		e->state = SIM_STATE_SPENT;
 		e->ended_date = day_str(op->arena, op->today);
 	}
-	distribute(op->arena, a, op->today);
-	derive(a);
-	if ((rc = save_asset(op, a)) != 0)
+	if ((rc = store(op, a)) != 0)
 		return rc;
-	op->effect = true;
 	snprintf(
 	    tid, sizeof(tid), "T%s-%08llu", a->scope, (unsigned long long)seq);
 	r->status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
@@ -1085,10 +1155,8 @@ op_seal(struct op *op)
 	const Chakong__Agency__V1__SealRequest *req = op->req;
 	Chakong__Agency__V1__SealReply *r = (void *)op->reply;
 	const struct sim_asset_ref *ref = op->ref;
-	char key[256];
 	Chakong__Test__V1__LedgerAsset *a;
 	Chakong__Test__V1__LedgerEncumbrance *e;
-	int32_t max;
 	int rc;
 
 	if (ref == NULL) {
@@ -1096,24 +1164,15 @@ op_seal(struct op *op)
 		    op, "asset_id: no such asset registered to this subject");
 		return 0;
 	}
-	max = sim_max_duration(ref->kind);
-	if (req->duration_days < 1 || req->duration_days > max) {
-		reject(op, "duration_days: a seal here lasts 1..%d days", max);
+	if (!want_days(op, req->duration_days, ref->kind, "a seal here"))
 		return 0;
-	}
-	if (asset_key(key, sizeof(key), ref->kind, ref->scope, ref->asset_id) <
-	    0)
-		return CK_EINVAL;
-	if ((rc = load_asset(op->txn, op->lg, key, ref, op->arena, &a)) != 0)
+	if ((rc = load_settled(op, ref, &a)) != 0)
 		return rc;
-	settle(op->arena, a, op->today);
 	for (size_t i = 0; i < a->n_encumbrances; i++) {
 		const Chakong__Test__V1__LedgerEncumbrance *o =
 		    a->encumbrances[i];
 
-		if (is_live(o) &&
-		    strcmp(o->court_id, req->ctx->court_id) == 0 &&
-		    strcmp(o->case_number, req->ctx->case_number) == 0) {
+		if (is_live(o) && same_case(o, req->ctx)) {
 			reject(op,
 			    "this case already holds a seal on the asset (%s)",
 			    o->id);
@@ -1123,13 +1182,8 @@ op_seal(struct op *op)
 	rc = new_enc(op, a, req->ctx,
 	    ref->kind == SIM_KIND_VEHICLE ? "SVH" : "SRE", req->duration_days,
 	    0, &e);
-	if (rc != 0)
+	if (rc != 0 || (rc = store(op, a)) != 0)
 		return rc;
-	distribute(op->arena, a, op->today);
-	derive(a);
-	if ((rc = save_asset(op, a)) != 0)
-		return rc;
-	op->effect = true;
 	r->status = e->queue_position > 0
 	    ? CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_QUEUED
 	    : CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
@@ -1161,19 +1215,14 @@ op_extend(struct op *op)
 	Chakong__Agency__V1__ExtendReply *r = (void *)op->reply;
 	Chakong__Test__V1__LedgerAsset *a;
 	Chakong__Test__V1__LedgerEncumbrance *e;
-	int32_t max;
 	int rc;
 
 	if ((rc = own_enc(op, req->encumbrance_id, req->subject, req->ctx, &a,
 		 &e)) != 0 ||
 	    e == NULL)
 		return rc;
-	max = sim_max_duration(kind_of(a));
-	if (req->duration_days < 1 || req->duration_days > max) {
-		reject(op, "duration_days: an extension here lasts 1..%d days",
-		    max);
+	if (!want_days(op, req->duration_days, kind_of(a), "an extension here"))
 		return 0;
-	}
 	if (!started(e)) {
 		reject(op,
 		    "queued: its period has not started, nothing to extend");
@@ -1218,11 +1267,8 @@ op_release(struct op *op)
 	e->state = SIM_STATE_RELEASED;
 	e->ended_date = day_str(op->arena, op->today);
 	e->frozen_fen = 0;
-	distribute(op->arena, a, op->today);
-	derive(a);
-	if ((rc = save_asset(op, a)) != 0)
+	if ((rc = store(op, a)) != 0)
 		return rc;
-	op->effect = true;
 	r->status = CHAKONG__AGENCY__V1__ACTION_STATUS__ACTION_DONE;
 	return 0;
 }
@@ -1246,7 +1292,6 @@ sim_ledger_deposit(struct sim_ledger *lg, const struct sim_asset_ref *ref,
 {
 	struct ck_arena *arena = ck_arena_new();
 	struct op op;
-	char key[256];
 	Chakong__Test__V1__LedgerAsset *a;
 	int64_t before;
 	int rc;
@@ -1258,9 +1303,7 @@ sim_ledger_deposit(struct sim_ledger *lg, const struct sim_asset_ref *ref,
 	op.lg = lg;
 	op.arena = arena;
 	op.today = today_of(now);
-	if (ref->kind != SIM_KIND_BANK || amount_fen == 0 ||
-	    asset_key(key, sizeof(key), ref->kind, ref->scope, ref->asset_id) <
-		0) {
+	if (ref->kind != SIM_KIND_BANK || amount_fen == 0) {
 		rc = CK_EINVAL;
 		goto out;
 	}
@@ -1269,18 +1312,15 @@ sim_ledger_deposit(struct sim_ledger *lg, const struct sim_asset_ref *ref,
 		rc = mdb_err(rc, "begin write");
 		goto out;
 	}
-	if ((rc = load_asset(op.txn, lg, key, ref, arena, &a)) != 0)
+	if ((rc = load_settled(&op, ref, &a)) != 0)
 		goto abort;
-	settle(arena, a, op.today);
 	if (amount_fen < 0 && -amount_fen > balance_of(a) - frozen_total(a)) {
 		rc = CK_ELIMIT;
 		goto abort;
 	}
 	a->deposited_fen += amount_fen;
 	before = frozen_total(a);
-	distribute(arena, a, op.today);
-	derive(a);
-	if ((rc = save_asset(&op, a)) != 0)
+	if ((rc = store(&op, a)) != 0)
 		goto abort;
 	if ((rc = mdb_txn_commit(op.txn)) != 0) {
 		rc = mdb_err(rc, "commit");

@@ -119,6 +119,23 @@ registry_ref(enum sim_kind kind, const struct sim_subject *sub,
 	ref->base_balance_fen = 0;
 }
 
+/* A subject's real estate units or vehicles (sub NULL: none). */
+static size_t
+registry_count(const struct sim_subject *sub, enum sim_kind kind)
+{
+	if (sub == NULL)
+		return 0;
+	return kind == SIM_KIND_REALESTATE ? sub->nproperties : sub->nvehicles;
+}
+
+/* The asset id (unit_id, vehicle id) of a subject's i-th registry asset. */
+static const char *
+registry_id(const struct sim_subject *sub, enum sim_kind kind, size_t i)
+{
+	return kind == SIM_KIND_REALESTATE ? sub->properties[i].unit_id
+					   : sub->vehicles[i].id;
+}
+
 static int
 build_account(struct sim *s, const struct sim_subject *sub,
     const struct sim_account *a, int64_t now, struct ck_arena *arena,
@@ -139,11 +156,17 @@ build_account(struct sim *s, const struct sim_subject *sub,
 	return sim_ledger_account(s->ledger, &ref, now, arena, x);
 }
 
+/*
+ * The query replies, one builder per endpoint kind, all of one shape
+ * (query_kinds below): `reply` is the kind's reply message, initialised;
+ * sub NULL answers "not found".
+ */
 static int
 build_accounts(struct sim *s, const struct sim_endpoint *ep,
     const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
-    Chakong__Agency__V1__QueryAccountsReply *r)
+    void *reply)
 {
+	Chakong__Agency__V1__QueryAccountsReply *r = reply;
 	int rc;
 
 	r->bank_code = (char *)sim_banks[ep->bank].code;
@@ -168,12 +191,15 @@ build_accounts(struct sim *s, const struct sim_endpoint *ep,
 }
 
 static int
-build_properties(struct sim *s, const struct sim_subject *sub, int64_t now,
-    struct ck_arena *arena, Chakong__Agency__V1__QueryPropertiesReply *r)
+build_properties(struct sim *s, const struct sim_endpoint *ep,
+    const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
+    void *reply)
 {
+	Chakong__Agency__V1__QueryPropertiesReply *r = reply;
 	struct sim_asset_ref ref;
 	int rc;
 
+	(void)ep;
 	if (sub == NULL || sub->nproperties == 0)
 		return 0;
 	r->found = true;
@@ -206,12 +232,15 @@ build_properties(struct sim *s, const struct sim_subject *sub, int64_t now,
 }
 
 static int
-build_vehicles(struct sim *s, const struct sim_subject *sub, int64_t now,
-    struct ck_arena *arena, Chakong__Agency__V1__QueryVehiclesReply *r)
+build_vehicles(struct sim *s, const struct sim_endpoint *ep,
+    const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
+    void *reply)
 {
+	Chakong__Agency__V1__QueryVehiclesReply *r = reply;
 	struct sim_asset_ref ref;
 	int rc;
 
+	(void)ep;
 	if (sub == NULL || sub->nvehicles == 0)
 		return 0;
 	r->found = true;
@@ -244,11 +273,16 @@ build_vehicles(struct sim *s, const struct sim_subject *sub, int64_t now,
 }
 
 static int
-build_person(const struct sim_subject *sub, struct ck_arena *arena,
-    Chakong__Agency__V1__LookupPersonReply *r)
+build_person(struct sim *s, const struct sim_endpoint *ep,
+    const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
+    void *reply)
 {
 	static char sex[2][2] = { "M", "F" };
+	Chakong__Agency__V1__LookupPersonReply *r = reply;
 
+	(void)s;
+	(void)ep;
+	(void)now;
 	if (sub == NULL || sub->enterprise)
 		return 0;
 	r->found = true;
@@ -265,11 +299,16 @@ build_person(const struct sim_subject *sub, struct ck_arena *arena,
 }
 
 static int
-build_enterprise(const struct sim_subject *sub, struct ck_arena *arena,
-    Chakong__Agency__V1__LookupEnterpriseReply *r)
+build_enterprise(struct sim *s, const struct sim_endpoint *ep,
+    const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
+    void *reply)
 {
+	Chakong__Agency__V1__LookupEnterpriseReply *r = reply;
 	Chakong__Agency__V1__Money *cap;
 
+	(void)s;
+	(void)ep;
+	(void)now;
 	if (sub == NULL || !sub->enterprise)
 		return 0;
 	cap = ck_arena_alloc(arena, sizeof(*cap));
@@ -301,56 +340,65 @@ build_enterprise(const struct sim_subject *sub, struct ck_arena *arena,
 	return 0;
 }
 
+typedef int (*build_fn)(struct sim *s, const struct sim_endpoint *ep,
+    const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
+    void *reply);
+
+/*
+ * Each endpoint kind's one query method (QueryAccounts, QueryProperties,
+ * QueryVehicles, LookupPerson, LookupEnterprise): its reply, its builder,
+ * where the control service's Lookup puts it, and what the agency answers
+ * when building fails.
+ */
+struct query_kind {
+	const ProtobufCMessageDescriptor *reply;
+	build_fn build;
+	Chakong__Test__V1__EndpointView__ReplyCase view_case;
+	int fail_code;
+	const char *fail_msg;
+};
+
+#define QUERY(reply, fn, view, code, msg)                                      \
+	{                                                                      \
+		&chakong__agency__v1__##reply##__descriptor, fn,               \
+		    CHAKONG__TEST__V1__ENDPOINT_VIEW__REPLY_##view, code, msg  \
+	}
+
+static const struct query_kind query_kinds[] = {
+	[SIM_EP_BANK] = QUERY(query_accounts_reply, build_accounts, ACCOUNTS,
+	    CK_GRPC_UNAVAILABLE, "ledger unavailable"),
+	[SIM_EP_REALESTATE] = QUERY(query_properties_reply, build_properties,
+	    PROPERTIES, CK_GRPC_UNAVAILABLE, "ledger unavailable"),
+	[SIM_EP_VEHICLE] = QUERY(query_vehicles_reply, build_vehicles, VEHICLES,
+	    CK_GRPC_UNAVAILABLE, "ledger unavailable"),
+	[SIM_EP_HOUSEHOLD] = QUERY(lookup_person_reply, build_person, PERSON,
+	    CK_GRPC_RESOURCE_EXHAUSTED, "server out of memory"),
+	[SIM_EP_ENTERPRISE] = QUERY(lookup_enterprise_reply, build_enterprise,
+	    ENTERPRISE, CK_GRPC_RESOURCE_EXHAUSTED, "server out of memory"),
+};
+
 /* One endpoint's query reply for a subject (NULL: unknown). */
 static int
 build_view(struct sim *s, const struct sim_endpoint *ep,
     const struct sim_subject *sub, int64_t now, struct ck_arena *arena,
     Chakong__Test__V1__EndpointView *v)
 {
-	switch (ep->kind) {
-	case SIM_EP_BANK:
-		v->reply_case =
-		    CHAKONG__TEST__V1__ENDPOINT_VIEW__REPLY_ACCOUNTS;
-		v->accounts = ck_arena_alloc(arena, sizeof(*v->accounts));
-		if (v->accounts == NULL)
-			return CK_ENOMEM;
-		chakong__agency__v1__query_accounts_reply__init(v->accounts);
-		return build_accounts(s, ep, sub, now, arena, v->accounts);
-	case SIM_EP_REALESTATE:
-		v->reply_case =
-		    CHAKONG__TEST__V1__ENDPOINT_VIEW__REPLY_PROPERTIES;
-		v->properties = ck_arena_alloc(arena, sizeof(*v->properties));
-		if (v->properties == NULL)
-			return CK_ENOMEM;
-		chakong__agency__v1__query_properties_reply__init(
-		    v->properties);
-		return build_properties(s, sub, now, arena, v->properties);
-	case SIM_EP_VEHICLE:
-		v->reply_case =
-		    CHAKONG__TEST__V1__ENDPOINT_VIEW__REPLY_VEHICLES;
-		v->vehicles = ck_arena_alloc(arena, sizeof(*v->vehicles));
-		if (v->vehicles == NULL)
-			return CK_ENOMEM;
-		chakong__agency__v1__query_vehicles_reply__init(v->vehicles);
-		return build_vehicles(s, sub, now, arena, v->vehicles);
-	case SIM_EP_HOUSEHOLD:
-		v->reply_case = CHAKONG__TEST__V1__ENDPOINT_VIEW__REPLY_PERSON;
-		v->person = ck_arena_alloc(arena, sizeof(*v->person));
-		if (v->person == NULL)
-			return CK_ENOMEM;
-		chakong__agency__v1__lookup_person_reply__init(v->person);
-		return build_person(sub, arena, v->person);
-	case SIM_EP_ENTERPRISE:
-		v->reply_case =
-		    CHAKONG__TEST__V1__ENDPOINT_VIEW__REPLY_ENTERPRISE;
-		v->enterprise = ck_arena_alloc(arena, sizeof(*v->enterprise));
-		if (v->enterprise == NULL)
-			return CK_ENOMEM;
-		chakong__agency__v1__lookup_enterprise_reply__init(
-		    v->enterprise);
-		return build_enterprise(sub, arena, v->enterprise);
-	}
-	return CK_EINVAL;
+	const struct query_kind *q;
+	const ProtobufCFieldDescriptor *f;
+	ProtobufCMessage *m;
+
+	if ((size_t)ep->kind >= CK_ARRAY_SIZE(query_kinds))
+		return CK_EINVAL;
+	q = &query_kinds[ep->kind];
+	/* the oneof member the kind's case names (accounts, properties, ...) */
+	f = protobuf_c_message_descriptor_get_field(
+	    &chakong__test__v1__endpoint_view__descriptor, q->view_case);
+	if ((m = ck_arena_alloc(arena, q->reply->sizeof_message)) == NULL)
+		return CK_ENOMEM;
+	protobuf_c_message_init(q->reply, m);
+	v->reply_case = q->view_case;
+	memcpy((uint8_t *)v + f->offset, &m, sizeof(m));
+	return q->build(s, ep, sub, now, arena, m);
 }
 
 int
@@ -395,6 +443,8 @@ int
 sim_ledger_dump(struct sim *s, const char *id, int64_t now,
     struct ck_arena *arena, Chakong__Test__V1__LedgerReply **out)
 {
+	static const enum sim_kind registries[] = { SIM_KIND_REALESTATE,
+		SIM_KIND_VEHICLE };
 	Chakong__Test__V1__LedgerReply *r = ck_arena_alloc(arena, sizeof(*r));
 	const struct sim_subject *sub = sim_population_find(s->pop, id);
 	struct sim_asset_ref ref;
@@ -421,18 +471,16 @@ sim_ledger_dump(struct sim *s, const char *id, int64_t now,
 			 &r->assets[r->n_assets++])) != 0)
 			return rc;
 	}
-	for (size_t i = 0; i < sub->nproperties; i++) {
-		registry_ref(
-		    SIM_KIND_REALESTATE, sub, sub->properties[i].unit_id, &ref);
-		if ((rc = sim_ledger_view(s->ledger, &ref, now, arena,
-			 &r->assets[r->n_assets++])) != 0)
-			return rc;
-	}
-	for (size_t i = 0; i < sub->nvehicles; i++) {
-		registry_ref(SIM_KIND_VEHICLE, sub, sub->vehicles[i].id, &ref);
-		if ((rc = sim_ledger_view(s->ledger, &ref, now, arena,
-			 &r->assets[r->n_assets++])) != 0)
-			return rc;
+	for (size_t k = 0; k < CK_ARRAY_SIZE(registries); k++) {
+		enum sim_kind kind = registries[k];
+
+		for (size_t i = 0; i < registry_count(sub, kind); i++) {
+			registry_ref(
+			    kind, sub, registry_id(sub, kind, i), &ref);
+			if ((rc = sim_ledger_view(s->ledger, &ref, now, arena,
+				 &r->assets[r->n_assets++])) != 0)
+				return rc;
+		}
 	}
 	return 0;
 }
@@ -529,9 +577,13 @@ want_ctx(const Chakong__Agency__V1__CallContext *ctx, struct work *w)
 	return true;
 }
 
+/* A state-changing call's ledger result: its reply, or rc as an error. */
 static void
-ledger_failed(struct work *w, int rc)
+ledger_answer(struct work *w, int rc, ProtobufCMessage *reply)
 {
+	w->reply = reply;
+	if (rc == 0)
+		return;
 	if (rc == CK_EINVAL)
 		fail(w, CK_GRPC_INVALID_ARGUMENT,
 		    "ctx.idempotency_key: required, at most 400 bytes");
@@ -552,91 +604,44 @@ new_reply(struct ck_call *call, const ProtobufCMessageDescriptor *d)
 #define NEW_REPLY(call, w, sm_desc)                                            \
 	(((w)->reply = new_reply((call), (sm_desc))) != NULL)
 
-static void
-work_query_accounts(
-    struct ck_call *call, struct sim_endpoint *ep, struct work *w)
+/* The subject field every agency request carries (NULL: none set). */
+static const Chakong__Agency__V1__Subject *
+request_subject(const ProtobufCMessage *req)
 {
-	const Chakong__Agency__V1__QueryAccountsRequest *req =
-	    (const void *)call->request;
-	const struct sim_subject *sub;
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(
+		req->descriptor, "subject");
+	const Chakong__Agency__V1__Subject *sub = NULL;
 
-	if (!want_subject(req->subject, w, &sub))
-		return;
-	if (!NEW_REPLY(call, w,
-		&chakong__agency__v1__query_accounts_reply__descriptor) ||
-	    build_accounts(&sim_g, ep, sub, ck_clock_now(), call->arena,
-		(void *)w->reply) != 0)
-		fail(w, CK_GRPC_UNAVAILABLE, "ledger unavailable");
+	if (f != NULL)
+		memcpy(&sub, (const uint8_t *)req + f->offset, sizeof(sub));
+	return sub;
 }
 
+/* The endpoint kind's query method (query_kinds), whichever it is. */
 static void
-work_query_properties(
-    struct ck_call *call, struct sim_endpoint *ep, struct work *w)
+work_query(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 {
-	const Chakong__Agency__V1__QueryPropertiesRequest *req =
-	    (const void *)call->request;
+	const struct query_kind *q = &query_kinds[ep->kind];
 	const struct sim_subject *sub;
 
-	(void)ep;
-	if (!want_subject(req->subject, w, &sub))
+	if (!want_subject(request_subject(call->request), w, &sub))
 		return;
-	if (!NEW_REPLY(call, w,
-		&chakong__agency__v1__query_properties_reply__descriptor) ||
-	    build_properties(&sim_g, sub, ck_clock_now(), call->arena,
-		(void *)w->reply) != 0)
-		fail(w, CK_GRPC_UNAVAILABLE, "ledger unavailable");
+	if (!NEW_REPLY(call, w, q->reply) ||
+	    q->build(&sim_g, ep, sub, ck_clock_now(), call->arena, w->reply) !=
+		0)
+		fail(w, q->fail_code, q->fail_msg);
 }
 
-static void
-work_query_vehicles(
-    struct ck_call *call, struct sim_endpoint *ep, struct work *w)
+/* The amount of a Freeze or Deduct; false (with w->code set) unless > 0. */
+static bool
+want_amount(const Chakong__Agency__V1__Money *amount, struct work *w)
 {
-	const Chakong__Agency__V1__QueryVehiclesRequest *req =
-	    (const void *)call->request;
-	const struct sim_subject *sub;
-
-	(void)ep;
-	if (!want_subject(req->subject, w, &sub))
-		return;
-	if (!NEW_REPLY(call, w,
-		&chakong__agency__v1__query_vehicles_reply__descriptor) ||
-	    build_vehicles(&sim_g, sub, ck_clock_now(), call->arena,
-		(void *)w->reply) != 0)
-		fail(w, CK_GRPC_UNAVAILABLE, "ledger unavailable");
-}
-
-static void
-work_lookup_person(
-    struct ck_call *call, struct sim_endpoint *ep, struct work *w)
-{
-	const Chakong__Agency__V1__LookupPersonRequest *req =
-	    (const void *)call->request;
-	const struct sim_subject *sub;
-
-	(void)ep;
-	if (!want_subject(req->subject, w, &sub))
-		return;
-	if (!NEW_REPLY(call, w,
-		&chakong__agency__v1__lookup_person_reply__descriptor) ||
-	    build_person(sub, call->arena, (void *)w->reply) != 0)
-		fail(w, CK_GRPC_RESOURCE_EXHAUSTED, "server out of memory");
-}
-
-static void
-work_lookup_enterprise(
-    struct ck_call *call, struct sim_endpoint *ep, struct work *w)
-{
-	const Chakong__Agency__V1__LookupEnterpriseRequest *req =
-	    (const void *)call->request;
-	const struct sim_subject *sub;
-
-	(void)ep;
-	if (!want_subject(req->subject, w, &sub))
-		return;
-	if (!NEW_REPLY(call, w,
-		&chakong__agency__v1__lookup_enterprise_reply__descriptor) ||
-	    build_enterprise(sub, call->arena, (void *)w->reply) != 0)
-		fail(w, CK_GRPC_RESOURCE_EXHAUSTED, "server out of memory");
+	if (amount == NULL || amount->fen <= 0) {
+		fail(w, CK_GRPC_INVALID_ARGUMENT, "amount: must be positive");
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -649,12 +654,9 @@ work_freeze(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 	Chakong__Agency__V1__FreezeReply *r = NULL;
 	int rc;
 
-	if (!want_ctx(req->ctx, w) || !want_subject(req->subject, w, &sub))
+	if (!want_ctx(req->ctx, w) || !want_subject(req->subject, w, &sub) ||
+	    !want_amount(req->amount, w))
 		return;
-	if (req->amount == NULL || req->amount->fen <= 0) {
-		fail(w, CK_GRPC_INVALID_ARGUMENT, "amount: must be positive");
-		return;
-	}
 	for (size_t i = 0; sub != NULL && i < sub->naccounts; i++)
 		if (sub->accounts[i].bank == ep->bank &&
 		    strcmp(sub->accounts[i].no, req->account_no) == 0) {
@@ -663,9 +665,7 @@ work_freeze(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 		}
 	rc = sim_ledger_freeze(sim_g.ledger, ep->scope, refp, req,
 	    ck_clock_now(), call->arena, &r, &w->oc);
-	if (rc != 0)
-		ledger_failed(w, rc);
-	w->reply = r != NULL ? &r->base : NULL;
+	ledger_answer(w, rc, r != NULL ? &r->base : NULL);
 }
 
 static void
@@ -677,17 +677,12 @@ work_deduct(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 	Chakong__Agency__V1__DeductReply *r = NULL;
 	int rc;
 
-	if (!want_ctx(req->ctx, w) || !want_subject(req->subject, w, &sub))
+	if (!want_ctx(req->ctx, w) || !want_subject(req->subject, w, &sub) ||
+	    !want_amount(req->amount, w))
 		return;
-	if (req->amount == NULL || req->amount->fen <= 0) {
-		fail(w, CK_GRPC_INVALID_ARGUMENT, "amount: must be positive");
-		return;
-	}
 	rc = sim_ledger_deduct(sim_g.ledger, ep->scope, req, ck_clock_now(),
 	    call->arena, &r, &w->oc);
-	if (rc != 0)
-		ledger_failed(w, rc);
-	w->reply = r != NULL ? &r->base : NULL;
+	ledger_answer(w, rc, r != NULL ? &r->base : NULL);
 }
 
 static void
@@ -698,31 +693,24 @@ work_seal(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 	const struct sim_subject *sub;
 	struct sim_asset_ref ref, *refp = NULL;
 	Chakong__Agency__V1__SealReply *r = NULL;
+	enum sim_kind kind;
 	int rc;
 
 	if (!want_ctx(req->ctx, w) || !want_subject(req->subject, w, &sub))
 		return;
-	if (sub != NULL && ep->kind == SIM_EP_REALESTATE) {
-		for (size_t i = 0; i < sub->nproperties; i++)
-			if (strcmp(sub->properties[i].unit_id, req->asset_id) ==
-			    0) {
-				registry_ref(SIM_KIND_REALESTATE, sub,
-				    sub->properties[i].unit_id, &ref);
-				refp = &ref;
-			}
-	} else if (sub != NULL) {
-		for (size_t i = 0; i < sub->nvehicles; i++)
-			if (strcmp(sub->vehicles[i].id, req->asset_id) == 0) {
-				registry_ref(SIM_KIND_VEHICLE, sub,
-				    sub->vehicles[i].id, &ref);
-				refp = &ref;
-			}
+	kind = ep->kind == SIM_EP_REALESTATE ? SIM_KIND_REALESTATE
+					     : SIM_KIND_VEHICLE;
+	for (size_t i = 0; i < registry_count(sub, kind); i++) {
+		const char *id = registry_id(sub, kind, i);
+
+		if (strcmp(id, req->asset_id) == 0) {
+			registry_ref(kind, sub, id, &ref);
+			refp = &ref;
+		}
 	}
 	rc = sim_ledger_seal(sim_g.ledger, ep->scope, refp, req, ck_clock_now(),
 	    call->arena, &r, &w->oc);
-	if (rc != 0)
-		ledger_failed(w, rc);
-	w->reply = r != NULL ? &r->base : NULL;
+	ledger_answer(w, rc, r != NULL ? &r->base : NULL);
 }
 
 static void
@@ -738,9 +726,7 @@ work_extend(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 		return;
 	rc = sim_ledger_extend(sim_g.ledger, ep->scope, req, ck_clock_now(),
 	    call->arena, &r, &w->oc);
-	if (rc != 0)
-		ledger_failed(w, rc);
-	w->reply = r != NULL ? &r->base : NULL;
+	ledger_answer(w, rc, r != NULL ? &r->base : NULL);
 }
 
 static void
@@ -756,9 +742,7 @@ work_release(struct ck_call *call, struct sim_endpoint *ep, struct work *w)
 		return;
 	rc = sim_ledger_release(sim_g.ledger, ep->scope, req, ck_clock_now(),
 	    call->arena, &r, &w->oc);
-	if (rc != 0)
-		ledger_failed(w, rc);
-	w->reply = r != NULL ? &r->base : NULL;
+	ledger_answer(w, rc, r != NULL ? &r->base : NULL);
 }
 
 /* ---- faults ----------------------------------------------------------- */
@@ -1013,7 +997,7 @@ on_health(struct ck_call *call)
 
 static const struct sim_method bank_methods[] = {
 	AGENCY("Bank", "QueryAccounts", query_accounts_request,
-	    query_accounts_reply, SIM_M_QUERY_ACCOUNTS, work_query_accounts),
+	    query_accounts_reply, SIM_M_QUERY_ACCOUNTS, work_query),
 	AGENCY("Bank", "Freeze", freeze_request, freeze_reply, SIM_M_FREEZE,
 	    work_freeze),
 	AGENCY("Bank", "Extend", extend_request, extend_reply, SIM_M_EXTEND,
@@ -1028,7 +1012,7 @@ static const struct sim_method bank_methods[] = {
 static const struct sim_method realestate_methods[] = {
 	AGENCY("RealEstateRegistry", "QueryProperties",
 	    query_properties_request, query_properties_reply,
-	    SIM_M_QUERY_PROPERTIES, work_query_properties),
+	    SIM_M_QUERY_PROPERTIES, work_query),
 	AGENCY("RealEstateRegistry", "Seal", seal_request, seal_reply,
 	    SIM_M_SEAL, work_seal),
 	AGENCY("RealEstateRegistry", "Extend", extend_request, extend_reply,
@@ -1040,7 +1024,7 @@ static const struct sim_method realestate_methods[] = {
 
 static const struct sim_method vehicle_methods[] = {
 	AGENCY("VehicleRegistry", "QueryVehicles", query_vehicles_request,
-	    query_vehicles_reply, SIM_M_QUERY_VEHICLES, work_query_vehicles),
+	    query_vehicles_reply, SIM_M_QUERY_VEHICLES, work_query),
 	AGENCY("VehicleRegistry", "Seal", seal_request, seal_reply, SIM_M_SEAL,
 	    work_seal),
 	AGENCY("VehicleRegistry", "Extend", extend_request, extend_reply,
@@ -1052,14 +1036,14 @@ static const struct sim_method vehicle_methods[] = {
 
 static const struct sim_method household_methods[] = {
 	AGENCY("HouseholdRegistry", "LookupPerson", lookup_person_request,
-	    lookup_person_reply, SIM_M_LOOKUP_PERSON, work_lookup_person),
+	    lookup_person_reply, SIM_M_LOOKUP_PERSON, work_query),
 	HEALTH,
 };
 
 static const struct sim_method enterprise_methods[] = {
 	AGENCY("EnterpriseRegistry", "LookupEnterprise",
 	    lookup_enterprise_request, lookup_enterprise_reply,
-	    SIM_M_LOOKUP_ENTERPRISE, work_lookup_enterprise),
+	    SIM_M_LOOKUP_ENTERPRISE, work_query),
 	HEALTH,
 };
 
@@ -1095,57 +1079,70 @@ static const ck_method_find_fn finders[] = {
 
 /* ---- the control service ---------------------------------------------- */
 
+/*
+ * The subject a Lookup or Ledger request names: whichever member of its
+ * oneof id (resident_id, uscc) is set; NULL when neither is.
+ */
 static const char *
-lookup_id(const Chakong__Test__V1__LookupRequest *req)
+control_id(const ProtobufCMessage *req)
 {
-	if (req->id_case == CHAKONG__TEST__V1__LOOKUP_REQUEST__ID_RESIDENT_ID)
-		return req->resident_id;
-	if (req->id_case == CHAKONG__TEST__V1__LOOKUP_REQUEST__ID_USCC)
-		return req->uscc;
+	static const char *const names[] = { "resident_id", "uscc" };
+
+	for (size_t i = 0; i < CK_ARRAY_SIZE(names); i++) {
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(
+			req->descriptor, names[i]);
+		const uint8_t *p = (const uint8_t *)req;
+		uint32_t set;
+		const char *id;
+
+		if (f == NULL)
+			continue;
+		memcpy(&set, p + f->quantifier_offset, sizeof(set));
+		memcpy(&id, p + f->offset, sizeof(id));
+		if (set == f->id)
+			return id;
+	}
 	return NULL;
+}
+
+/* false (with the call failed) when a control request names no subject */
+static bool
+want_control_id(struct ck_call *call, const char *id)
+{
+	if (id != NULL && id[0] != '\0')
+		return true;
+	ck_call_fail(
+	    call, CK_GRPC_INVALID_ARGUMENT, "resident_id or uscc: required");
+	return false;
 }
 
 static void
 on_lookup(struct ck_call *call)
 {
-	const char *id = lookup_id((const void *)call->request);
+	const char *id = control_id(call->request);
 	Chakong__Test__V1__LookupReply *r;
 
-	if (id == NULL || id[0] == '\0') {
-		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
-		    "resident_id or uscc: required");
+	if (!want_control_id(call, id))
 		return;
-	}
-	if (sim_lookup(&sim_g, id, ck_clock_now(), call->arena, &r) != 0) {
+	if (sim_lookup(&sim_g, id, ck_clock_now(), call->arena, &r) != 0)
 		ck_call_fail(call, CK_GRPC_UNAVAILABLE, "ledger unavailable");
-		return;
-	}
-	ck_call_reply(call, &r->base);
+	else
+		ck_call_reply(call, &r->base);
 }
 
 static void
 on_ledger(struct ck_call *call)
 {
-	const Chakong__Test__V1__LedgerRequest *req =
-	    (const void *)call->request;
-	const char *id =
-	    req->id_case == CHAKONG__TEST__V1__LEDGER_REQUEST__ID_RESIDENT_ID
-	    ? req->resident_id
-	    : req->id_case == CHAKONG__TEST__V1__LEDGER_REQUEST__ID_USCC
-	    ? req->uscc
-	    : NULL;
+	const char *id = control_id(call->request);
 	Chakong__Test__V1__LedgerReply *r;
 
-	if (id == NULL || id[0] == '\0') {
-		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
-		    "resident_id or uscc: required");
+	if (!want_control_id(call, id))
 		return;
-	}
-	if (sim_ledger_dump(&sim_g, id, ck_clock_now(), call->arena, &r) != 0) {
+	if (sim_ledger_dump(&sim_g, id, ck_clock_now(), call->arena, &r) != 0)
 		ck_call_fail(call, CK_GRPC_UNAVAILABLE, "ledger unavailable");
-		return;
-	}
-	ck_call_reply(call, &r->base);
+	else
+		ck_call_reply(call, &r->base);
 }
 
 static struct sim_endpoint *
