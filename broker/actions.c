@@ -679,9 +679,7 @@ check_freeze(struct act *x, MDB_txn *txn, MDB_dbi freezes, FreezeRecord **fr)
 			    kind_rule((*fr)->category));
 	}
 	if (r->m == M_DEDUCT) {
-		if ((*fr)->category != CK_CATEGORY_DEPOSIT)
-			return refuse(x, CK_GRPC_FAILED_PRECONDITION,
-			    "freeze_ref: deductions are for deposits only");
+		/* deposits only: rpc.c refused other kinds by the sealed ref */
 		if (r->amount_fen > (*fr)->frozen_fen)
 			return refuse(x, CK_GRPC_FAILED_PRECONDITION,
 			    "amount: a deduction may not exceed what this case "

@@ -15,26 +15,10 @@
 #include <stdint.h>
 
 #include "chakong/adapter.h"
+#include "chakong/grpc_status.h"
 #include "common.pb-c.h"
 
 #include "arena.h"
-
-/* The gRPC status codes the adapters tell apart. */
-enum {
-	CK_GRPC_OK = 0,
-	CK_GRPC_CANCELLED = 1,
-	CK_GRPC_UNKNOWN = 2,
-	CK_GRPC_INVALID_ARGUMENT = 3,
-	CK_GRPC_DEADLINE_EXCEEDED = 4,
-	CK_GRPC_NOT_FOUND = 5,
-	CK_GRPC_ALREADY_EXISTS = 6,
-	CK_GRPC_PERMISSION_DENIED = 7,
-	CK_GRPC_FAILED_PRECONDITION = 9,
-	CK_GRPC_OUT_OF_RANGE = 11,
-	CK_GRPC_UNIMPLEMENTED = 12,
-	CK_GRPC_UNAVAILABLE = 14,
-	CK_GRPC_UNAUTHENTICATED = 16,
-};
 
 /*
  * How an outbound call ended: the arguments of ck_rpc_cb, or one the glue

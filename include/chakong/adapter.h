@@ -288,10 +288,10 @@ struct ck_channel;
 struct ck_rpc;
 
 /*
- * The answer to an outbound call: the gRPC status (0 = OK) and message,
- * the reply message bytes (valid only during the callback), and whether
- * the agency may have acted. Called exactly once, never from inside
- * rpc_start(), never after rpc_cancel() returned.
+ * The answer to an outbound call: the gRPC status (chakong/grpc_status.h)
+ * and message, the reply message bytes (valid only during the callback),
+ * and whether the agency may have acted. Called exactly once, never from
+ * inside rpc_start(), never after rpc_cancel() returned.
  */
 typedef void (*ck_rpc_cb)(void *arg, int grpc_status, const char *message,
     const uint8_t *reply, size_t len, enum ck_delivery delivery);
