@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "cache.h"
 #include "chakong/adapter.h"
 #include "clock.h"
 #include "config.h"
@@ -138,6 +139,7 @@ struct ck_actions {
 	struct ck_store *store;
 	struct ck_adapters *adapters;
 	struct ck_refkeys *keys;
+	struct ck_cache *cache;		/* NULL: none to invalidate */
 	struct act_list live;		/* every act, for shutdown */
 	unsigned npending;		/* outcome unknown: told PENDING or
 					   in the resolver */
@@ -1149,6 +1151,24 @@ seal_freeze_ref(struct act *x)
 		x->o.freeze_ref_len = 0;
 }
 
+/* The debtor's cached results at this source are stale from now on
+ * (cache.h): once as the action goes out, again as its answer comes. */
+static void
+cache_invalidate(const struct act *x)
+{
+	const struct req *r = &x->r;
+
+	ck_cache_invalidate(x->A->cache, r->resident_id[0] ? r->resident_id :
+	    r->uscc, r->source);
+}
+
+void
+ck_actions_set_cache(struct ck_actions *A, struct ck_cache *cache)
+{
+	if (A != NULL)
+		A->cache = cache;
+}
+
 static void
 on_agency_done(void *arg, const struct ck_result *res)
 {
@@ -1159,6 +1179,7 @@ on_agency_done(void *arg, const struct ck_result *res)
 	x->handle = NULL;
 	if (x->timer != NULL)
 		evtimer_del(x->timer);
+	cache_invalidate(x);	/* before any reply goes out */
 	if (res->error == 0 && ar != NULL) {
 		struct outcome *o = &x->o;
 
@@ -1299,6 +1320,7 @@ send_action(struct act *x)
 	}
 	ac.timeout_usec = budget;
 	x->attempts++;
+	cache_invalidate(x);	/* a query racing the action is not kept */
 	rv = x->ad->ops->start(x->ad->self, &ac, on_agency_done, x,
 	    &x->handle);
 	if (rv != 0) {

@@ -76,6 +76,11 @@ struct ck_encumbrance;
 void ck_actions_observe(struct ck_actions *a, const char *source,
     const struct ck_encumbrance *e);
 
+/* Any Freeze, Extend, Release or Deduct drops the debtor's cached
+ * results at its source (cache.h); NULL: no cache. */
+struct ck_cache;
+void ck_actions_set_cache(struct ck_actions *a, struct ck_cache *cache);
+
 /* Journal and resolver state for /status ("actions":{...}). */
 void ck_actions_write_json(const struct ck_actions *a, struct evbuffer *out);
 

@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "actions.h"
+#include "cache.h"
 #include "chakong/status.h"
 #include "config.h"
 #include "fanout.h"
@@ -114,6 +115,9 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 		out->actions_json = actions_json;
 		out->actions_arg = d->actions;
 	}
+	out->cache_json = ck_cache_write_json;
+	out->cache_prometheus = ck_cache_write_prometheus;
+	out->cache_arg = d->fanout.cache;
 	out->reloads = d->reloads;
 	out->reload_failures = d->reload_failures;
 	if (d->pool != NULL) {
@@ -268,12 +272,18 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 	ck_rpc_set_fanout(&d->fanout);
 	if (check_only)
 		return 0;	/* never resume pending actions from a check */
+	rv = ck_cache_open(d->base, cfg, &d->fanout.cache, e, sizeof(e));
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: %s", cfg->path, e);
+		return rv;
+	}
 	rv = ck_actions_open(d->base, d->cfg, d->adapters, d->fanout.refkeys,
 	    &d->actions, err, errlen);
 	if (rv != 0)
 		return rv;
 	ck_rpc_set_actions(d->actions);
 	d->fanout.actions = d->actions;
+	ck_actions_set_cache(d->actions, d->fanout.cache);
 	return 0;
 }
 
@@ -399,6 +409,7 @@ main(int argc, char **argv)
 	d.fanout.actions = NULL;
 	ck_actions_close(d.actions);
 	ck_rpc_set_fanout(NULL);
+	ck_cache_close(d.fanout.cache);
 	ck_adapters_free(d.adapters);
 	ck_pool_free(d.pool);
 	ck_refkeys_free(d.fanout.refkeys);

@@ -38,6 +38,8 @@ struct parse {
 	unsigned cert_line, key_line, ca_line;
 };
 
+static void cache_defaults(struct ck_cache_conf *c);
+
 void
 ck_config_defaults(struct ck_config *cfg)
 {
@@ -60,6 +62,7 @@ ck_config_defaults(struct ck_config *cfg)
 	cfg->state_map_mb = 1024;
 	cfg->fee_margin_percent = 5;
 	cfg->resolver_max_backoff_s = 60;
+	cache_defaults(&cfg->cache);
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -364,6 +367,62 @@ on_actions(struct parse *p, const char *k, const char *v)
 	return fail(p, "unknown key \"%s\" in [actions]", k);
 }
 
+/*
+ * How old a cached answer any caller may accept, per category: deposits
+ * move every day (5 minutes), registries change only through filings
+ * that take days (1 day; household records 7).
+ */
+static void
+cache_defaults(struct ck_cache_conf *c)
+{
+	c->map_kb = 1u << 20;
+	c->rotate_after = 1u << 30;
+	c->max_age_s[1] = 300;		/* deposit */
+	c->max_age_s[2] = 86400;	/* real-estate */
+	c->max_age_s[3] = 86400;	/* vehicle */
+	c->max_age_s[4] = 7 * 86400;	/* household */
+	c->max_age_s[5] = 86400;	/* enterprise */
+}
+
+static int
+cache_category(const char *name)
+{
+	static const char *const names[] = { "", "deposit", "real-estate",
+		"vehicle", "household", "enterprise" };
+
+	for (int i = 1; i < 6; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return 0;
+}
+
+static int
+on_cache(struct parse *p, const char *k, const char *v)
+{
+	struct ck_cache_conf *c = &p->cfg->cache;
+	int cat;
+
+	if (strcmp(k, "key") == 0)
+		return parse_str(p, k, v, c->key, sizeof(c->key));
+	if (strcmp(k, "dir") == 0)
+		return parse_str(p, k, v, c->dir, sizeof(c->dir));
+	if (strcmp(k, "map_kb") == 0)
+		return parse_u32(p, k, v, 256, 1u << 30, &c->map_kb);
+	if (strcmp(k, "rotate_after") == 0)
+		return parse_u32(p, k, v, 1, 1u << 30, &c->rotate_after);
+	if (strncmp(k, "max_age.", 8) == 0) {
+		if ((cat = cache_category(k + 8)) == 0)
+			return fail(p, "%s: unknown category", k);
+		return parse_u32(p, k, v, 0, 30 * 86400, &c->max_age_s[cat]);
+	}
+	if (strncmp(k, "share.", 6) == 0) {
+		if ((cat = cache_category(k + 6)) == 0)
+			return fail(p, "%s: unknown category", k);
+		return parse_str(p, k, v, c->share[cat], sizeof(c->share[cat]));
+	}
+	return fail(p, "unknown key \"%s\" in [cache]", k);
+}
+
 static bool
 valid_name(const char *s, size_t max)
 {
@@ -532,6 +591,8 @@ on_entry(void *user, const char *section, const char *name,
 		return on_agencies(p, name, value);
 	if (strcmp(section, "actions") == 0)
 		return on_actions(p, name, value);
+	if (strcmp(section, "cache") == 0)
+		return on_cache(p, name, value);
 	if (strncmp(section, "endpoint.", 9) == 0) {
 		if (p->ep == NULL || strcmp(p->ep->name, section + 9) != 0)
 			if (!begin_endpoint(p, section + 9))
@@ -777,6 +838,8 @@ ck_config_restart_needed(const struct ck_config *old,
 	CHECK(module_dir, "[agencies] module_dir")
 	CHECK(ref_key, "[agencies] ref_key")
 	CHECK(state_dir, "[actions] state_dir")
+	CHECK(cache.key, "[cache] key")
+	CHECK(cache.dir, "[cache] dir")
 #undef CHECK
 	if (old->state_map_mb != new->state_map_mb)
 		len += (size_t)snprintf(buf + (len < buflen ? len : buflen),

@@ -16,6 +16,8 @@
  *              resolver_max_backoff_s
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
+ *   [cache]    key, dir, map_kb, rotate_after, max_age.<category>,
+ *              share.<category> (struct ck_cache_conf)
  */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
@@ -72,6 +74,16 @@ struct ck_limits {
 	uint32_t write_buffer_bytes;		/* 256 KiB: back-pressure mark */
 };
 
+/* [cache]: the reply cache (cache.h). No key file: no cache. */
+struct ck_cache_conf {
+	char key[512];			/* data key file; "" = cache off */
+	char dir[512];			/* cache.mdb; default <state_dir>/cache */
+	uint32_t map_kb;		/* LMDB map size: 1 GiB */
+	uint32_t rotate_after;		/* seals per data key: 2^30 */
+	uint32_t max_age_s[6];		/* cap per enum ck_category */
+	char share[6][512];		/* per category: courts sharing it */
+};
+
 struct ck_config {
 	unsigned refs;			/* see ck_config_ref() */
 	char path[512];			/* the file it came from */
@@ -112,6 +124,8 @@ struct ck_config {
 	size_t nendpoints;
 	struct ck_adapter_conf adapters[CK_MAX_ADAPTERS];
 	size_t nadapters;
+
+	struct ck_cache_conf cache;	/* [cache] (restart, caps: reload) */
 };
 
 /* Fill *cfg with the embedded defaults. */

@@ -18,15 +18,34 @@
  * Results are copied out of the adapter's memory into the call's arena as
  * chakong.v1 messages as each leg finishes; every freezable asset gets a
  * sealed asset_ref (ref.h).
+ *
+ * The cache (cache.h). With max_age_s > 0, each source's result younger
+ * than min(max_age_s, [cache] max_age.<category>) comes from cache.mdb; a
+ * leg whose every source was cached is not started. The rest run live, in
+ * flights: a flight is one adapter call for (court, adapter, debtor,
+ * categories) that identical live legs of concurrent queries join as
+ * waiters (coalescing). Each waiter keeps its own deadline: a query that
+ * ends leaves its flights, and the last one out cancels the call. When
+ * the adapter answers, every waiter gets its own copy of the answer, and
+ * each OK or NOT_FOUND source result is sealed into the cache unless an
+ * action moved that source's generation since the flight started.
+ *
+ *   flight: RUNNING --adapter done--> delivered to waiters, stored, freed
+ *              +--last waiter left--> adapter call cancelled, freed
  */
 #include "fanout.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include <event2/event.h>
 
 #include "actions.h"
+#include "arena.h"
+#include "cache.h"
 #include "clock.h"
 #include "config.h"
 #include "grpc_frame.h"
@@ -35,11 +54,15 @@
 #include "ref.h"
 #include "util.h"
 
+struct flight;
+
 struct leg {
 	struct query *q;
 	struct ck_adapter *ad;
-	void *handle;
+	struct flight *flight;		/* live: the call it waits on */
+	struct leg *next_waiter;
 	bool done;
+	uint64_t cached;		/* slots (< 64) served from the cache */
 	uint64_t started;
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
@@ -57,7 +80,28 @@ struct query {
 	const char *debtor_id;
 	const char *court_id;
 	uint8_t debtor[16];		/* its keyed hash, once per query */
+	uint8_t cdebtor[16];		/* the cache's hash of it */
+	bool quiet;			/* do not feed ck_actions_observe() */
 };
+
+/* One live adapter call shared by identical legs (see the top). */
+struct flight {
+	struct flight *next;
+	struct ck_adapter *ad;
+	char court[32];
+	char debtor_id[64];
+	uint32_t cats;
+	void *handle;
+	struct leg *waiters;
+	struct ck_cache *cache;
+	size_t nkeys;			/* announced sources, at most 64 */
+	struct ck_cache_key *keys;	/* NULL: nothing to store */
+	uint64_t *gens;
+	uint64_t stored;		/* slots already written */
+};
+
+/* Flights in progress: process-wide, event-loop thread only. */
+static struct flight *flights;
 
 static char *
 dup(struct ck_call *call, const char *s)
@@ -152,7 +196,8 @@ copy_encumbrances(struct query *q, const char *source, Chakong__V1__Asset *a,
 
 		if (o == NULL)
 			return false;
-		if (e->court_id != NULL && strcmp(e->court_id, q->court_id) == 0)
+		if (!q->quiet && e->court_id != NULL &&
+		    strcmp(e->court_id, q->court_id) == 0)
 			ck_actions_observe(q->fo->actions, source, e);
 		chakong__v1__encumbrance__init(o);
 		o->kind = e->kind == CK_ENCUMBRANCE_SEAL ?
@@ -358,25 +403,48 @@ leg_category(const struct leg *leg)
 	return c;
 }
 
+/* Seal a live result into the cache (a waiter's copy; lossy). */
 static void
-on_leg_done(void *arg, const struct ck_result *res)
+store(struct flight *f, size_t j, const Chakong__V1__SourceResult *r)
 {
-	struct leg *leg = arg;
+	size_t n;
+	uint8_t *buf;
+
+	if (f->keys == NULL || j >= f->nkeys || (f->stored & (1ull << j)) ||
+	    (r->status != CHAKONG__V1__SOURCE_STATUS__SOURCE_OK &&
+	    r->status != CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_FOUND))
+		return;	/* errors are not cached */
+	f->stored |= 1ull << j;
+	n = chakong__v1__source_result__get_packed_size(r);
+	buf = malloc(n > 0 ? n : 1);
+	if (buf == NULL)
+		return;
+	chakong__v1__source_result__pack(r, buf);
+	ck_cache_put(f->cache, &f->keys[j], f->gens[j], buf, n, r->fetched_at);
+	free(buf);
+}
+
+/* Copy an adapter's answer into one waiter's arena; slots served from
+ * the cache keep their cached result. */
+static void
+deliver(struct leg *leg, const struct ck_result *res, struct flight *f)
+{
 	struct query *q = leg->q;
 	struct ck_call *call = q->call;
 
-	leg->done = true;
-	leg->handle = NULL;
-	q->pending--;
 	for (size_t i = 0; i < res->nsources; i++) {
 		const struct ck_source_result *sr = &res->sources[i];
 		Chakong__V1__SourceResult *r, **where;
+		size_t j;
 
 		if (sr->source == NULL ||
 		    !(q->mask & CK_CATEGORY_BIT(sr->category)))
 			continue;
 		where = slot(leg, sr->source);
 		if (where == NULL)
+			continue;
+		j = (size_t)(where - leg->results);
+		if (j < 64 && (leg->cached & (1ull << j)))
 			continue;
 		r = new_result(call, sr->source, sr->category,
 		    map_status(sr->status), sr->message);
@@ -389,21 +457,97 @@ on_leg_done(void *arg, const struct ck_result *res)
 			    sr->nassets * sizeof(*r->assets));
 			if (r->assets == NULL)
 				continue;
-			for (size_t j = 0; j < sr->nassets; j++) {
+			for (size_t k = 0; k < sr->nassets; k++) {
 				Chakong__V1__Asset *a = copy_asset(q,
-				    sr->source, &sr->assets[j]);
+				    sr->source, &sr->assets[k]);
 
-				if (a != NULL)
-					r->assets[r->n_assets++] = a;
+				if (a == NULL)
+					break;	/* incomplete: not stored */
+				r->assets[r->n_assets++] = a;
 			}
 		}
 		*where = r;
+		if (f != NULL && r->n_assets == sr->nassets)
+			store(f, j, r);
 	}
 	log_debug(call->log_id, "adapter %s answered %zu source%s in %.3f ms",
 	    leg->ad->name, res->nsources, res->nsources == 1 ? "" : "s",
 	    (double)(ck_mono_usec() - leg->started) / 1000.0);
+}
+
+static void
+leg_settled(struct leg *leg)
+{
+	struct query *q = leg->q;
+
+	leg->done = true;
+	leg->flight = NULL;
+	q->pending--;
 	if (q->pending == 0)
 		query_finish(q);
+}
+
+static void
+flight_unlink(struct flight *f)
+{
+	for (struct flight **pp = &flights; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+}
+
+static void
+flight_free(struct flight *f)
+{
+	free(f->keys);
+	free(f->gens);
+	OPENSSL_cleanse(f->debtor_id, sizeof(f->debtor_id));
+	free(f);
+}
+
+static void
+on_flight_done(void *arg, const struct ck_result *res)
+{
+	struct flight *f = arg;
+	struct leg *w, *next;
+	bool first = true;
+
+	flight_unlink(f);
+	f->handle = NULL;
+	for (w = f->waiters; w != NULL; w = w->next_waiter) {
+		w->q->quiet = !first;
+		deliver(w, res, f);
+		first = false;
+	}
+	for (w = f->waiters; w != NULL; w = next) {
+		next = w->next_waiter;
+		leg_settled(w);
+	}
+	flight_free(f);
+}
+
+/* A waiter leaves (its query ended); the last one cancels the call. */
+static void
+flight_leave(struct leg *leg)
+{
+	struct flight *f = leg->flight;
+
+	leg->flight = NULL;
+	for (struct leg **pp = &f->waiters; *pp != NULL;
+	    pp = &(*pp)->next_waiter) {
+		if (*pp == leg) {
+			*pp = leg->next_waiter;
+			break;
+		}
+	}
+	if (f->waiters != NULL)
+		return;
+	flight_unlink(f);
+	if (f->handle != NULL)
+		f->ad->ops->cancel(f->handle);
+	flight_free(f);
 }
 
 static void
@@ -412,10 +556,8 @@ cancel_legs(struct query *q)
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 
-		if (!leg->done && leg->handle != NULL) {
-			leg->ad->ops->cancel(leg->handle);
-			leg->handle = NULL;
-		}
+		if (!leg->done && leg->flight != NULL)
+			flight_leave(leg);
 	}
 }
 
@@ -523,6 +665,182 @@ ck_category_name(int c)
 	}
 }
 
+/* A cached result shared between courts carries references sealed for
+ * the court that fetched it: seal them again for this one. */
+static void
+reseal_refs(struct query *q, Chakong__V1__SourceResult *r)
+{
+	for (size_t i = 0; i < r->n_assets; i++) {
+		ProtobufCBinaryData *b = &r->assets[i]->asset_ref;
+		struct ck_ref ref;
+		uint8_t *buf;
+		size_t len;
+
+		if (b->len == 0)
+			continue;
+		if (q->fo->refkeys == NULL ||
+		    ck_ref_open(q->fo->refkeys, b->data, b->len, &ref) != 0) {
+			b->len = 0;	/* no ref rather than a wrong one */
+			continue;
+		}
+		if (strcmp(ref.court_id, q->court_id) == 0)
+			continue;
+		ck_strlcpy(ref.court_id, q->court_id, sizeof(ref.court_id));
+		ref.issued_at = ck_clock_now();
+		buf = ck_call_alloc(q->call, CK_REF_MAX_LEN);
+		if (buf == NULL ||
+		    ck_ref_seal(q->fo->refkeys, &ref, buf, &len) != 0) {
+			b->len = 0;
+			continue;
+		}
+		b->data = buf;
+		b->len = len;
+	}
+}
+
+/*
+ * Serve a leg's sources from the cache where a result younger than the
+ * caller's max_age_s (capped per category by the config) is there; a
+ * leg whose every source was served is done without a call.
+ */
+static void
+from_cache(struct query *q, struct leg *leg, int64_t max_age)
+{
+	struct ck_cache *c = q->fo->cache;
+	const struct ck_config *cfg = q->call->cfg;
+	int cat = leg_category(leg);
+	int64_t now = ck_clock_now();
+	size_t hits = 0;
+
+	if (c == NULL || max_age <= 0 || cat < CK_CATEGORY_DEPOSIT ||
+	    cat > CK_CATEGORY_ENTERPRISE)
+		return;
+	if (max_age > (int64_t)cfg->cache.max_age_s[cat])
+		max_age = cfg->cache.max_age_s[cat];
+	if (max_age <= 0)
+		return;
+	for (size_t j = 0; j < leg->ad->nsources && j < 64; j++) {
+		Chakong__V1__SourceResult *r;
+		struct ck_cache_key k;
+		ProtobufCAllocator al;
+		uint8_t *plain;
+		int64_t at;
+		size_t len;
+
+		if (!ck_cache_key(c, cfg, q->cdebtor, leg->ad->sources[j], cat,
+		    q->court_id, &k) ||
+		    ck_cache_get(c, &k, now - max_age + 1, q->call->arena,
+		    &plain, &len, &at) != 0)
+			continue;
+		ck_arena_allocator(q->call->arena, &al);
+		r = chakong__v1__source_result__unpack(&al, len, plain);
+		if (r == NULL || strcmp(r->source, leg->ad->sources[j]) != 0)
+			continue;
+		r->from_cache = true;
+		r->fetched_at = at;
+		if (k.shared)
+			reseal_refs(q, r);
+		leg->results[j] = r;
+		leg->cached |= 1ull << j;
+		hits++;
+	}
+	if (hits > 0 && hits == leg->ad->nsources)
+		leg->done = true;
+}
+
+/* An identical live call already out, started after any action on its
+ * sources: join it. */
+static struct flight *
+flight_find(const struct query *q, const struct leg *leg, uint32_t cats)
+{
+	for (struct flight *f = flights; f != NULL; f = f->next) {
+		bool same = f->ad == leg->ad && f->cats == cats &&
+		    strcmp(f->court, q->court_id) == 0 &&
+		    strcmp(f->debtor_id, q->debtor_id) == 0;
+
+		for (size_t j = 0; same && f->keys != NULL && j < f->nkeys;
+		    j++)
+			same = f->gens[j] == ck_cache_gen(f->cache,
+			    &f->keys[j]);
+		if (same)
+			return f;
+	}
+	return NULL;
+}
+
+/* The cache keys and generations a flight stores its results under. */
+static void
+flight_keys(struct flight *f, const struct query *q)
+{
+	const struct ck_adapter *ad = f->ad;
+	int cat = 0;
+
+	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++)
+		if (f->cats & CK_CATEGORY_BIT(c)) {
+			cat = c;
+			break;
+		}
+	f->nkeys = ad->nsources < 64 ? ad->nsources : 64;
+	f->keys = calloc(f->nkeys + 1, sizeof(*f->keys));
+	f->gens = calloc(f->nkeys + 1, sizeof(*f->gens));
+	for (size_t j = 0; f->keys != NULL && f->gens != NULL && j < f->nkeys;
+	    j++) {
+		if (!ck_cache_key(f->cache, q->call->cfg, q->cdebtor,
+		    ad->sources[j], cat, q->court_id, &f->keys[j]))
+			break;
+		f->gens[j] = ck_cache_gen(f->cache, &f->keys[j]);
+		if (j + 1 == f->nkeys)
+			return;
+	}
+	free(f->keys);	/* nothing stored from this one */
+	free(f->gens);
+	f->keys = NULL;
+	f->gens = NULL;
+}
+
+/* Join an identical call in flight, or start one. */
+static int
+leg_start(struct query *q, struct leg *leg)
+{
+	uint32_t cats = leg->ad->ops->categories & q->mask;
+	struct flight *f = flight_find(q, leg, cats);
+	int rv;
+
+	leg->started = ck_mono_usec();
+	if (f != NULL) {
+		struct leg **pp = &f->waiters;
+
+		while (*pp != NULL)
+			pp = &(*pp)->next_waiter;
+		*pp = leg;
+		leg->flight = f;
+		ck_cache_note_coalesced(q->fo->cache);
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return CK_ENOMEM;
+	f->ad = leg->ad;
+	f->cats = cats;
+	f->cache = q->fo->cache;
+	ck_strlcpy(f->court, q->court_id, sizeof(f->court));
+	ck_strlcpy(f->debtor_id, q->debtor_id, sizeof(f->debtor_id));
+	if (f->cache != NULL && leg->ad->nsources > 0)
+		flight_keys(f, q);
+	f->waiters = leg;
+	leg->flight = f;
+	f->next = flights;
+	flights = f;
+	rv = leg->ad->ops->start(leg->ad->self, &q->ac, on_flight_done, f,
+	    &f->handle);
+	if (rv != 0) {
+		flight_unlink(f);
+		flight_free(f);
+		leg->flight = NULL;
+	}
+	return rv;
+}
+
 void
 ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
     const struct ck_fanout_query *fq)
@@ -543,6 +861,8 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->court_id = fq->court_id;
 	if (fo->refkeys != NULL)
 		ck_ref_debtor_hash(fo->refkeys, 0, q->debtor_id, q->debtor);
+	if (fo->cache != NULL)
+		ck_cache_debtor(fo->cache, q->debtor_id, q->cdebtor);
 	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
 	budget = call->deadline > now + margin ? call->deadline - now - margin :
 	    0;
@@ -588,7 +908,12 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		}
 		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
 	}
-	if (q->nlegs == 0 || budget == 0) {
+	for (size_t i = 0; i < q->nlegs; i++) {
+		from_cache(q, &q->legs[i], fq->max_age_s);
+		if (!q->legs[i].done)
+			q->pending++;
+	}
+	if (q->pending == 0 || budget == 0) {
 		query_finish(q);
 		return;
 	}
@@ -604,25 +929,26 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	};
 	evtimer_add(q->timer, &tv);
 	call->on_cancel = on_query_cancel;
-	q->pending = q->nlegs;
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 		int rv;
 
-		leg->started = ck_mono_usec();
-		rv = leg->ad->ops->start(leg->ad->self, ac, on_leg_done, leg,
-		    &leg->handle);
+		if (leg->done)
+			continue;
+		rv = leg_start(q, leg);
 		if (rv != 0) {
 			log_warn(call->log_id, "adapter %s failed to start: %s",
 			    leg->ad->name, ck_strerror(rv));
 			leg->done = true;
-			leg->handle = NULL;
 			q->pending--;
 			for (size_t j = 0; j < leg->ad->nsources; j++)
-				leg->results[j] = new_result(call,
-				    leg->ad->sources[j], leg_category(leg),
-				    CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR,
-				    "the adapter could not start the call");
+				if (leg->results[j] == NULL)
+					leg->results[j] = new_result(call,
+					    leg->ad->sources[j],
+					    leg_category(leg),
+					    CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR,
+					    "the adapter could not start the "
+					    "call");
 		}
 	}
 	if (q->pending == 0)

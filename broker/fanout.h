@@ -12,12 +12,14 @@
 struct ck_adapters;
 struct ck_refkeys;
 struct ck_actions;
+struct ck_cache;
 
 /* What Query fans out with: process-wide, set up at start-up. */
 struct ck_fanout {
 	struct ck_adapters *adapters;	/* NULL: none configured */
 	struct ck_refkeys *refkeys;	/* NULL: refs not issued */
 	struct ck_actions *actions;	/* NULL: no journal to keep current */
+	struct ck_cache *cache;		/* NULL: every query is live */
 };
 
 /* A validated query. Strings are borrowed for the call's life. */
@@ -29,6 +31,7 @@ struct ck_fanout_query {
 	const char *resident_id;	/* one of these two */
 	const char *uscc;
 	const char *name;
+	int64_t max_age_s;		/* oldest cached result accepted */
 };
 
 /* Answer `call` (a Query) with one result per source, by its deadline. */

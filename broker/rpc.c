@@ -136,6 +136,7 @@ on_query(struct ck_call *call)
 			.officer_id = req->case_->officer_id,
 			.case_number = ck_call_strdup(call, kase.norm),
 			.name = req->debtor->name,
+			.max_age_s = req->max_age_s,
 		};
 
 		for (size_t i = 0; i < ncats; i++)

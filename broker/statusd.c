@@ -196,6 +196,11 @@ serve_status(struct ck_statusd *sd, struct evbuffer *body)
 		s.actions_json(s.actions_arg, body);
 	else
 		put(body, "null");
+	put(body, ",\"cache\":");
+	if (s.cache_json != NULL)
+		s.cache_json(s.cache_arg, body);
+	else
+		put(body, "null");
 	put(body, "}\n");
 	return HTTP_OK;
 }
@@ -240,6 +245,8 @@ serve_metrics(struct ck_statusd *sd, struct evbuffer *body)
 	    s.reload_failures);
 	if (s.endpoints_prometheus != NULL)
 		s.endpoints_prometheus(s.endpoints_arg, body);
+	if (s.cache_prometheus != NULL)
+		s.cache_prometheus(s.cache_arg, body);
 	return HTTP_OK;
 }
 

@@ -39,6 +39,10 @@ struct ck_status_snapshot {
 	/* optional: the journal's state (actions.h), NULL for none */
 	void (*actions_json)(const void *arg, struct evbuffer *out);
 	const void *actions_arg;
+	/* optional: the reply cache (cache.h), NULL for none */
+	void (*cache_json)(const void *arg, struct evbuffer *out);
+	void (*cache_prometheus)(const void *arg, struct evbuffer *out);
+	const void *cache_arg;
 };
 
 typedef void (*ck_status_fill_cb)(void *arg, struct ck_status_snapshot *out);

@@ -22,6 +22,7 @@
 #   pki/            tests/pki/mkpki output (CA, broker, courts, rogue,
 #                   expired, agency-<id> for every simulated agency)
 #   ref.key         the broker's key for sealing asset_ref/freeze_ref
+#   cache.key       the data key of the reply cache; cache/ its cache.mdb
 #   state/          the broker's state.mdb (journal, freezes, cases)
 #   agencysim.*     the simulator's ready file, log, exit status; sim-state/
 #   chakongd.conf   the daemon's config (listen on port 0: the kernel picks;
@@ -51,6 +52,7 @@
 #   CK_ENDPOINT_CONF  more lines for every [endpoint.X] (for instance
 #                     breaker settings a test needs)
 #   CK_ACTIONS_CONF   more [actions] lines (fee_margin_percent, ...)
+#   CK_CACHE_CONF     more [cache] lines (map_kb, max_age.*, share.*, ...)
 #   CK_EXTRA_CONF     more sections appended to chakongd.conf; @endpoint.X@
 #                     in it becomes that simulated endpoint's address
 set -euo pipefail
@@ -185,6 +187,10 @@ write_agencies() {
 	if [[ -n ${CK_ACTIONS_CONF:-} ]]; then
 		printf '%s\n' "$CK_ACTIONS_CONF"
 	fi
+	printf '\n[cache]\nkey = %s\ndir = %s\n' "$dir/cache.key" "$dir/cache"
+	if [[ -n ${CK_CACHE_CONF:-} ]]; then
+		printf '%s\n' "$CK_CACHE_CONF"
+	fi
 	for id in $BANKS $REGISTRIES; do
 		addr=$(read_ready "$ready" "endpoint.$id")
 		[[ -n $addr ]] || die "the simulator's ready file has no endpoint.$id"
@@ -279,6 +285,9 @@ start_sim() {
 	if [[ ! -s $dir/ref.key ]]; then
 		(umask 077 && openssl rand -hex 32 >"$dir/ref.key")
 	fi
+	if [[ ! -s $dir/cache.key ]]; then
+		(umask 077 && openssl rand -hex 32 >"$dir/cache.key")
+	fi
 	local ready=$dir/agencysim.ready log=$dir/agencysim.log
 	local exitf=$dir/agencysim.exit pidf=$dir/agencysim.pid
 	local seed=${CK_SIM_SEED:-42} size=${CK_SIM_SIZE:-2000}
@@ -364,6 +373,8 @@ cmd_up() {
 			echo "export CK_SIM_BANKS=$(sq "$BANKS")"
 			echo "export CK_SIM_REGISTRIES=$(sq "$REGISTRIES")"
 			echo "export CK_REF_KEY=$(sq "$dir/ref.key")"
+			echo "export CK_CACHE_KEY=$(sq "$dir/cache.key")"
+			echo "export CK_CACHE_DIR=$(sq "$dir/cache")"
 		fi
 	} >"$dir/stack.env.tmp"
 	mv -f "$dir/stack.env.tmp" "$dir/stack.env"
