@@ -7,6 +7,7 @@
  *   chakongctl freeze|extend|release|deduct --request-id ID ...
  *   chakongctl claim --request-id ID --case CASE --amount YUAN ...
  *   chakongctl health
+ *   chakongctl cache purge (--id ID | --uscc CODE) | cache stats [--json]
  *
  * The exit code is the call's gRPC status (0 OK, 3 INVALID_ARGUMENT,
  * 14 UNAVAILABLE, ...), so scripts can branch on it; 64 (EX_USAGE) for a
@@ -30,6 +31,7 @@
 #include <openssl/ssl.h>
 
 #include "broker.pb-c.h"
+#include "cache_admin.pb-c.h"
 #include "chakong/status.h"
 #include "grpc_client.h"
 #include "grpc_frame.h"
@@ -58,6 +60,8 @@ static const char usage_text[] =
     "  deduct   deduct frozen funds to the court's custody account\n"
     "  claim    change a case's claim amount (UpdateClaim)\n"
     "  health   ask whether the broker serves (grpc.health.v1.Health/Check)\n"
+    "  cache    purge a debtor from the reply cache, or print its counters\n"
+    "           (chakong.v1.CacheAdmin; the broker's own certificate)\n"
     "  help     show this text; `chakongctl COMMAND --help` for a command\n"
     "\n"
     "connection options (before or after the command):\n"
@@ -233,6 +237,15 @@ static const char health_usage[] =
     "Prints SERVING, NOT_SERVING, UNKNOWN or SERVICE_UNKNOWN; exits 0 when\n"
     "SERVING, 69 when the service answers anything else.\n";
 
+static const char cache_usage[] =
+    "usage: chakongctl cache purge (--id RESIDENT_ID | --uscc CODE)\n"
+    "       chakongctl cache stats [--json]\n"
+    "\n"
+    "purge drops every cached result of the debtor (all courts, all\n"
+    "sources) and prints how many entries went; stats prints the cache's\n"
+    "counters. Both are chakong.v1.CacheAdmin calls that only the broker's\n"
+    "own certificate may make (--cert/--key: the broker's).\n";
+
 struct conn {
 	const char *server; /* "host:port" */
 	const char *ca;
@@ -322,6 +335,15 @@ static const struct option query_options[] = {
 	{ "category", required_argument, NULL, OPT_CATEGORY },
 	{ "max-age", required_argument, NULL, OPT_MAX_AGE },
 	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option cache_options[] = {
+	CONN_OPTIONS,
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "uscc", required_argument, NULL, OPT_USCC },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -2141,6 +2163,89 @@ cmd_health(int argc, char **argv, struct conn *c)
 	return st;
 }
 
+static void
+print_cache_stats(const Chakong__V1__CacheStatsReply *rep, bool json)
+{
+	const ProtobufCMessageDescriptor *d = rep->base.descriptor;
+
+	printf(json ? "{" : "");
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const void *v = (const char *)rep + f->offset;
+
+		if (f->type == PROTOBUF_C_TYPE_BOOL)
+			printf(json ? "%s\"%s\":%s" : "%s%s %s\n",
+			    json && i > 0 ? "," : "", f->name,
+			    *(const protobuf_c_boolean *)v ? "true" : "false");
+		else
+			printf(json ? "%s\"%s\":%llu" : "%s%s %llu\n",
+			    json && i > 0 ? "," : "", f->name,
+			    (unsigned long long)*(const uint64_t *)v);
+	}
+	printf(json ? "}\n" : "");
+}
+
+static int
+cmd_cache(int argc, char **argv, struct conn *c)
+{
+	Chakong__V1__CachePurgeRequest preq =
+	    CHAKONG__V1__CACHE_PURGE_REQUEST__INIT;
+	Chakong__V1__CacheStatsRequest sreq =
+	    CHAKONG__V1__CACHE_STATS_REQUEST__INIT;
+	const char *sub = argc > 1 ? argv[1] : "";
+	bool purge = strcmp(sub, "purge") == 0, json = false;
+	ProtobufCMessage *rep;
+	struct result r;
+	uint8_t *buf;
+	size_t len;
+	int opt, st;
+
+	if (!purge && strcmp(sub, "stats") != 0)
+		usage_error(cache_usage, "cache: purge or stats expected");
+	argc--;
+	argv++;
+	optind = 0;
+	while ((opt = next_option(argc, argv, cache_options, c,
+	    cache_usage)) != -1) {
+		if (opt == OPT_JSON && !purge) {
+			json = true;
+		} else if (opt == OPT_ID && purge) {
+			preq.id_case =
+			    CHAKONG__V1__CACHE_PURGE_REQUEST__ID_RESIDENT_ID;
+			preq.resident_id = optarg;
+		} else if (opt == OPT_USCC && purge) {
+			preq.id_case = CHAKONG__V1__CACHE_PURGE_REQUEST__ID_USCC;
+			preq.uscc = optarg;
+		} else {
+			help_or_fail(opt, cache_usage);
+		}
+	}
+	no_operands(argc, argv, cache_usage);
+	if (purge && preq.id_case == CHAKONG__V1__CACHE_PURGE_REQUEST__ID__NOT_SET)
+		usage_error(cache_usage, "cache purge: --id or --uscc needed");
+	conn_from_env(c);
+	buf = pack_message(purge ? &preq.base : &sreq.base, &len);
+	if (buf == NULL)
+		return CK_GRPC_RESOURCE_EXHAUSTED;
+	st = call(c, cache_usage, purge ? "/chakong.v1.CacheAdmin/Purge" :
+	    "/chakong.v1.CacheAdmin/Stats", buf, len, &r);
+	free(buf);
+	if (st != CK_GRPC_OK)
+		return report_status(&r);
+	rep = unpack_reply(purge ? &chakong__v1__cache_purge_reply__descriptor :
+	    &chakong__v1__cache_stats_reply__descriptor, &r);
+	result_free(&r);
+	if (rep == NULL)
+		return CK_GRPC_INTERNAL;
+	if (purge)
+		printf("dropped %llu\n", (unsigned long long)
+		    ((Chakong__V1__CachePurgeReply *)rep)->dropped);
+	else
+		print_cache_stats((Chakong__V1__CacheStatsReply *)rep, json);
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return flush_reply();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2177,6 +2282,8 @@ main(int argc, char **argv)
 		return cmd_query(argc, argv, &c);
 	if (strcmp(cmd, "health") == 0)
 		return cmd_health(argc, argv, &c);
+	if (strcmp(cmd, "cache") == 0)
+		return cmd_cache(argc, argv, &c);
 	for (size_t i = 0; i < NACTION_CMDS; i++)
 		if (strcmp(cmd, action_cmds[i].name) == 0)
 			return cmd_action(argc, argv, &c, &action_cmds[i]);

@@ -22,6 +22,7 @@
 
 #include "actions.h"
 #include "cache.h"
+#include "cache_admin.h"
 #include "chakong/status.h"
 #include "config.h"
 #include "fanout.h"
@@ -284,6 +285,7 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 	ck_rpc_set_actions(d->actions);
 	d->fanout.actions = d->actions;
 	ck_actions_set_cache(d->actions, d->fanout.cache);
+	ck_cache_admin_set(d->fanout.cache);
 	return 0;
 }
 
@@ -409,6 +411,7 @@ main(int argc, char **argv)
 	d.fanout.actions = NULL;
 	ck_actions_close(d.actions);
 	ck_rpc_set_fanout(NULL);
+	ck_cache_admin_set(NULL);
 	ck_cache_close(d.fanout.cache);
 	ck_adapters_free(d.adapters);
 	ck_pool_free(d.pool);

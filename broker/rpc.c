@@ -17,6 +17,7 @@
 
 #include "broker.pb-c.h"
 #include "actions.h"
+#include "cache_admin.h"
 #include "check.h"
 #include "clock.h"
 #include "config.h"
@@ -521,6 +522,7 @@ static struct ck_method methods[] = {
 	{ "/grpc.health.v1.Health/Watch",
 	    &grpc__health__v1__health_check_request__descriptor,
 	    on_health_watch, CK_ACCESS_ANY, 0 },
+	CK_CACHE_ADMIN_METHODS,
 #ifdef CK_TEST_HOOKS
 	CK_TESTING_METHODS,
 #endif

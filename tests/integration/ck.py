@@ -55,6 +55,7 @@ def generate_messages(outdir):
     a `grpc/health/v1` package would collide with grpcio's own `grpc`."""
     files = {
         "broker": "chakong/v1/broker.proto",
+        "cache_admin": "chakong/v1/cache_admin.proto",
         "testing": "chakong/test/v1/testing.proto",
         "health": "grpc/health/v1/health.proto",
     }
