@@ -18,9 +18,12 @@
  * waits for the writer, reads of that slot miss. Writes and drops go to
  * the writer in order, so a store queued before a drop is dropped too.
  *
- * Size. Each store checks the pages the two databases use; above 60% of
+ * Size. Each store checks the pages the two databases use; above 40% of
  * the map the oldest entries (by fetched_at, the "age" index) are
- * evicted down to 45% — or to 25% after a write failed with MAP_FULL.
+ * evicted down to 30% — or to 15% after a write failed with MAP_FULL.
+ * The rest is LMDB's room to work: a batch of stores and evictions
+ * touches leaves all over the tree, and each touched page is copied
+ * (copy-on-write) while the old one is freed only after the commit.
  */
 #include "cache.h"
 
@@ -45,7 +48,8 @@
 #include "store.h"
 #include "util.h"
 
-#define HDR 13
+#define HDR 21
+#define AGE 16		/* age key: fetched_at | sequence | entry key */
 #define NONCE 12
 #define TAG 16
 #define NSLOTS 4096
@@ -71,6 +75,7 @@ struct ck_cache {
 	uint8_t fingerprint[8];
 	struct dkey keys[NKEYS];	/* [0] seals; others recently opened */
 	uint32_t sealed;		/* under keys[0] */
+	uint64_t seq;			/* orders entries of one second */
 	uint32_t rotate_after;
 	EVP_CIPHER *aes;
 	EVP_CIPHER_CTX *ctx;
@@ -300,16 +305,16 @@ static int
 drop_age(struct ck_cache *c, MDB_txn *txn, const MDB_val *k,
     const MDB_val *v)
 {
-	uint8_t ak[8 + CK_CACHE_KEY_MAX];
+	uint8_t ak[AGE + CK_CACHE_KEY_MAX];
 	MDB_val a;
 	int rc;
 
 	if (v->mv_size < HDR || k->mv_size > CK_CACHE_KEY_MAX)
 		return 0;
-	memcpy(ak, (const uint8_t *)v->mv_data + 5, 8);
-	memcpy(ak + 8, k->mv_data, k->mv_size);
+	memcpy(ak, (const uint8_t *)v->mv_data + 5, AGE);
+	memcpy(ak + AGE, k->mv_data, k->mv_size);
 	a.mv_data = ak;
-	a.mv_size = 8 + k->mv_size;
+	a.mv_size = AGE + k->mv_size;
 	rc = mdb_del(txn, ck_store_dbi(c->st, DB_AGE), &a, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -344,9 +349,9 @@ evict(struct ck_cache *c, MDB_txn *txn, struct job *j, double high,
 		return rc;
 	while ((double)used > low * (double)map_pages &&
 	    (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
-		MDB_val ek = { k.mv_size - 8, (uint8_t *)k.mv_data + 8 };
+		MDB_val ek = { k.mv_size - AGE, (uint8_t *)k.mv_data + AGE };
 
-		if (k.mv_size <= 8)
+		if (k.mv_size <= AGE)
 			break;
 		rc = mdb_del(txn, ent, &ek, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND)
@@ -368,12 +373,12 @@ put_job(MDB_txn *txn, void *arg)
 	struct ck_cache *c = j->c;
 	MDB_dbi ent = ck_store_dbi(c->st, DB_ENTRIES);
 	MDB_val k = { j->klen, j->key }, v, a;
-	uint8_t ak[8 + CK_CACHE_KEY_MAX];
+	uint8_t ak[AGE + CK_CACHE_KEY_MAX];
 	uint8_t none = 0;
 	int rc;
 
-	rc = evict(c, txn, j, j->squeeze ? 0.25 : 0.60,
-	    j->squeeze ? 0.25 : 0.45);
+	rc = evict(c, txn, j, j->squeeze ? 0.20 : 0.40,
+	    j->squeeze ? 0.15 : 0.30);
 	if (rc != 0)
 		return ck_mdb_err(rc, "cache evict");
 	if (mdb_get(txn, ent, &k, &v) == 0 && (rc = drop_age(c, txn, &k,
@@ -383,10 +388,10 @@ put_job(MDB_txn *txn, void *arg)
 	v.mv_size = j->vlen;
 	if ((rc = mdb_put(txn, ent, &k, &v, 0)) != 0)
 		return ck_mdb_err(rc, "cache put");
-	memcpy(ak, j->val + 5, 8);
-	memcpy(ak + 8, j->key, j->klen);
+	memcpy(ak, j->val + 5, AGE);
+	memcpy(ak + AGE, j->key, j->klen);
 	a.mv_data = ak;
-	a.mv_size = 8 + j->klen;
+	a.mv_size = AGE + j->klen;
 	v.mv_data = &none;
 	v.mv_size = 1;
 	return ck_mdb_err(mdb_put(txn, ck_store_dbi(c->st, DB_AGE), &a, &v, 0),
@@ -644,6 +649,7 @@ ck_cache_put(struct ck_cache *c, const struct ck_cache_key *k, uint64_t gen,
 	j->val[0] = CK_CACHE_VERSION;
 	memcpy(j->val + 1, c->keys[0].id, 4);
 	put_be64(j->val + 5, (uint64_t)fetched_at);
+	put_be64(j->val + 13, c->seq++);
 	if (RAND_bytes(j->val + HDR, NONCE) != 1 ||
 	    aead(c, true, c->keys[0].key, j->val + HDR, k->b, k->len, j->val,
 	    HDR, plain, len, j->val + HDR + NONCE,
@@ -765,6 +771,7 @@ ck_cache_open(struct event_base *base, const struct ck_config *cfg,
 	derive(c->master, "chakong cache fingerprint v1", NULL, 0, fp);
 	memcpy(c->fingerprint, fp, sizeof(c->fingerprint));
 	c->rotate_after = cc->rotate_after;
+	c->seq = (uint64_t)ck_unix_now() << 20;	/* grows across restarts */
 	new_data_key(c);
 	c->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	c->ctx = EVP_CIPHER_CTX_new();
@@ -838,10 +845,11 @@ ck_cache_write_json(const void *arg, struct evbuffer *out)
 	    ",\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
 	    ",\"map_bytes\":%" PRIu64 ",\"stored\":%" PRIu64
 	    ",\"write_failures\":%" PRIu64 ",\"dropped\":%" PRIu64
-	    ",\"discarded\":%" PRIu64 ",\"key_rotations\":%" PRIu64 "}",
+	    ",\"discarded\":%" PRIu64 ",\"key_rotations\":%" PRIu64
+	    ",\"writes_queued\":%u}",
 	    s.hits, s.misses, s.coalesced, s.evictions, s.entries, s.bytes,
 	    s.map_bytes, s.stored, s.write_failures, s.dropped, s.discarded,
-	    s.rotations);
+	    s.rotations, ((const struct ck_cache *)arg)->jobs);
 }
 
 void

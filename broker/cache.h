@@ -8,8 +8,10 @@
  *                (scope: the court id, or "=<category>" for a category
  *                [cache] share.<category> shares between named courts)
  *   entry value: version (1) | data-key id (4) | fetched_at (8, BE) |
- *                nonce (12) | AES-256-GCM(packed SourceResult) | tag (16)
- *                associated data: the entry key and the first 13 bytes
+ *                sequence (8, BE) | nonce (12) |
+ *                AES-256-GCM(packed SourceResult) | tag (16);
+ *                associated data: the entry key and the first 21 bytes
+ *   age index:   fetched_at | sequence | entry key (eviction order)
  */
 #ifndef CK_CACHE_H
 #define CK_CACHE_H

@@ -17,6 +17,10 @@ PACKAGES=(
 	python3 python3-grpcio python3-protobuf
 	protobuf-compiler protobuf-compiler-grpc
 	python3-pytest python3-prometheus-client python3-h2
+	# the cache tests change a stored value through the LMDB API
+	python3-lmdb
+	# the cache benchmark's baseline (tests/bench/bench_cache.sh)
+	nghttp2-server
 )
 
 missing=()
