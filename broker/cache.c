@@ -85,6 +85,7 @@ struct ck_cache {
 	uint64_t gen_all;		/* moved by purges */
 	uint32_t pending_all;
 	bool squeeze;			/* a write hit MAP_FULL */
+	bool emptying;			/* ... even after evicting: drop all */
 	unsigned jobs;			/* queued, not done */
 	struct ck_cache_stats s;
 };
@@ -447,6 +448,32 @@ drop_all_job(MDB_txn *txn, void *arg)
 	    0), "cache meta");
 }
 
+static int submit(struct ck_cache *c, struct job *j);
+
+/*
+ * Copy-on-write needs free pages even to delete: a map so full that the
+ * evictions themselves fail is emptied in one go (a dropped tree frees
+ * its pages without copying them). The cache is lossy; that is a cost.
+ */
+static void
+empty_all(struct ck_cache *c)
+{
+	struct job *j;
+
+	if (c->emptying || (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	log_warn(NULL, "cache: the map is full even after evicting; "
+	    "emptying the cache");
+	j->kind = J_DROP_ALL;
+	j->squeeze = true;
+	c->emptying = true;
+	c->pending_all++;
+	if (submit(c, j) != 0) {
+		c->pending_all--;
+		c->emptying = false;
+	}
+}
+
 static void
 on_job_done(void *arg, int rc)
 {
@@ -462,7 +489,9 @@ on_job_done(void *arg, int rc)
 			c->squeeze = false;
 		} else {
 			c->s.write_failures++;
-			if (rc == CK_ELIMIT)
+			if (rc == CK_ELIMIT && j->squeeze)
+				empty_all(c);
+			else if (rc == CK_ELIMIT)
 				c->squeeze = true;
 		}
 		break;
@@ -475,7 +504,13 @@ on_job_done(void *arg, int rc)
 		break;
 	case J_DROP_ALL:
 		c->pending_all--;
-		c->s.discarded += j->dropped;
+		if (j->squeeze) {
+			c->emptying = false;
+			c->squeeze = false;
+			c->s.evictions += j->dropped;
+		} else {
+			c->s.discarded += j->dropped;
+		}
 		break;
 	}
 	if (j->done != NULL)
