@@ -347,4 +347,7 @@ log_lines() {
 	fi
 }
 
-main "$@"
+# Sourced (bench_cache.sh borrows the helpers above): define, do not run.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
