@@ -66,19 +66,23 @@ struct dkey {
 	uint8_t id[4];
 	uint8_t key[32];
 	bool used;
+	/* keyed once: a fresh key schedule and GHASH table per value
+	 * would cost more than the AES itself */
+	EVP_CIPHER_CTX *ctx[2];		/* [0] opens, [1] seals */
 };
 
 struct ck_cache {
 	struct ck_store *st;
 	uint8_t master[32];
-	uint8_t index_key[32];		/* debtor hash */
+	EVP_MD_CTX *hmac[3];		/* debtor hash: HMAC-SHA256 under the
+					   index key, its pads absorbed once
+					   (inner, outer, work) */
 	uint8_t fingerprint[8];
 	struct dkey keys[NKEYS];	/* [0] seals; others recently opened */
 	uint32_t sealed;		/* under keys[0] */
 	uint64_t seq;			/* orders entries of one second */
 	uint32_t rotate_after;
 	EVP_CIPHER *aes;
-	EVP_CIPHER_CTX *ctx;
 	MDB_txn *rtxn;			/* reset between reads */
 	size_t map_bytes;
 	struct slot slots[NSLOTS];
@@ -172,15 +176,24 @@ read_master(const char *path, uint8_t master[32], char *err, size_t errlen)
 }
 
 static void
+dkey_clear(struct dkey *k)
+{
+	EVP_CIPHER_CTX_free(k->ctx[0]);
+	EVP_CIPHER_CTX_free(k->ctx[1]);
+	OPENSSL_cleanse(k, sizeof(*k));
+}
+
+static void
 new_data_key(struct ck_cache *c)
 {
 	struct dkey *k = &c->keys[0];
 
 	if (k->used) {
 		/* keep the retired key for reading: shift it down */
-		OPENSSL_cleanse(&c->keys[NKEYS - 1], sizeof(c->keys[0]));
+		dkey_clear(&c->keys[NKEYS - 1]);
 		memmove(&c->keys[1], &c->keys[0],
 		    (NKEYS - 1) * sizeof(c->keys[0]));
+		memset(k->ctx, 0, sizeof(k->ctx));
 		c->s.rotations++;
 	}
 	if (RAND_bytes(k->id, sizeof(k->id)) != 1)
@@ -191,29 +204,57 @@ new_data_key(struct ck_cache *c)
 	c->sealed = 0;
 }
 
-static const uint8_t *
+static struct dkey *
 data_key(struct ck_cache *c, const uint8_t id[4])
 {
 	struct dkey *k;
 
 	for (size_t i = 0; i < NKEYS; i++)
 		if (c->keys[i].used && memcmp(c->keys[i].id, id, 4) == 0)
-			return c->keys[i].key;
+			return &c->keys[i];
 	k = &c->keys[NKEYS - 1];	/* an old id: derive it again */
+	dkey_clear(k);
 	memcpy(k->id, id, 4);
 	derive(c->master, "chakong cache seal v1", id, 4, k->key);
 	k->used = true;
-	return k->key;
+	return k;
+}
+
+/* HMAC-SHA256 with the key's pads hashed once at start-up: one-shot
+ * HMAC() fetches and sets up the whole MAC on every call. */
+static int
+hmac_setup(struct ck_cache *c, const uint8_t key[32])
+{
+	uint8_t pad[64];
+
+	for (int i = 0; i < 3; i++)
+		if ((c->hmac[i] = EVP_MD_CTX_new()) == NULL)
+			return CK_ENOMEM;
+	for (int i = 0; i < 2; i++) {
+		memset(pad, i == 0 ? 0x36 : 0x5c, sizeof(pad));
+		for (int b = 0; b < 32; b++)
+			pad[b] ^= key[b];
+		if (EVP_DigestInit_ex(c->hmac[i], EVP_sha256(), NULL) != 1 ||
+		    EVP_DigestUpdate(c->hmac[i], pad, sizeof(pad)) != 1)
+			return CK_ETLS;
+	}
+	OPENSSL_cleanse(pad, sizeof(pad));
+	return 0;
 }
 
 void
 ck_cache_debtor(const struct ck_cache *c, const char *id, uint8_t out[16])
 {
-	uint8_t full[32];
-	unsigned int len = 32;
+	EVP_MD_CTX *w = c->hmac[2];
+	uint8_t inner[32], full[32];
 
-	HMAC(EVP_sha256(), c->index_key, 32, (const unsigned char *)id,
-	    strlen(id), full, &len);
+	if (EVP_MD_CTX_copy_ex(w, c->hmac[0]) != 1 ||
+	    EVP_DigestUpdate(w, id, strlen(id)) != 1 ||
+	    EVP_DigestFinal_ex(w, inner, NULL) != 1 ||
+	    EVP_MD_CTX_copy_ex(w, c->hmac[1]) != 1 ||
+	    EVP_DigestUpdate(w, inner, sizeof(inner)) != 1 ||
+	    EVP_DigestFinal_ex(w, full, NULL) != 1)
+		memset(full, 0xff, sizeof(full));	/* matches nothing */
 	memcpy(out, full, 16);
 }
 
@@ -568,18 +609,31 @@ drop(struct ck_cache *c, const uint8_t *key, size_t klen, uint32_t slot,
 
 /* ---- reads and writes from the loop ----------------------------------- */
 
+/* AES-256-GCM under k; the associated data is the entry key and the
+ * value's header, fed in one update. */
 static int
-aead(struct ck_cache *c, bool enc, const uint8_t *key, const uint8_t *nonce,
-    const uint8_t *aad1, size_t a1, const uint8_t *aad2, size_t a2,
-    const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+aead(struct ck_cache *c, bool enc, struct dkey *k, const uint8_t *nonce,
+    const struct ck_cache_key *key, const uint8_t *hdr, const uint8_t *in,
+    size_t len, uint8_t *out, uint8_t *tag)
 {
-	EVP_CIPHER_CTX *x = c->ctx;
+	EVP_CIPHER_CTX *x = k->ctx[enc];
+	uint8_t aad[CK_CACHE_KEY_MAX + HDR];
 	int n;
 
+	if (x == NULL) {
+		x = EVP_CIPHER_CTX_new();
+		if (x == NULL || EVP_CipherInit_ex(x, c->aes, NULL, k->key,
+		    NULL, enc) != 1) {
+			EVP_CIPHER_CTX_free(x);
+			return CK_ENOMEM;
+		}
+		k->ctx[enc] = x;
+	}
+	memcpy(aad, key->b, key->len);
+	memcpy(aad + key->len, hdr, HDR);
 	if (len > INT32_MAX ||
-	    EVP_CipherInit_ex(x, c->aes, NULL, key, nonce, enc) != 1 ||
-	    EVP_CipherUpdate(x, NULL, &n, aad1, (int)a1) != 1 ||
-	    EVP_CipherUpdate(x, NULL, &n, aad2, (int)a2) != 1 ||
+	    EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, enc) != 1 ||
+	    EVP_CipherUpdate(x, NULL, &n, aad, (int)(key->len + HDR)) != 1 ||
 	    EVP_CipherUpdate(x, out, &n, in, (int)len) != 1)
 		return CK_EINVAL;
 	if (!enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, TAG,
@@ -640,7 +694,7 @@ ck_cache_get(struct ck_cache *c, const struct ck_cache_key *k,
 	out = ck_arena_alloc(arena, clen + 1);
 	if (out == NULL)
 		goto miss_reset;
-	rc = aead(c, false, data_key(c, p + 1), p + HDR, k->b, k->len, p, HDR,
+	rc = aead(c, false, data_key(c, p + 1), p + HDR, k, p,
 	    p + HDR + NONCE, clen, out, (uint8_t *)p + v.mv_size - TAG);
 	mdb_txn_reset(c->rtxn);
 	if (rc != 0) {
@@ -686,9 +740,8 @@ ck_cache_put(struct ck_cache *c, const struct ck_cache_key *k, uint64_t gen,
 	put_be64(j->val + 5, (uint64_t)fetched_at);
 	put_be64(j->val + 13, c->seq++);
 	if (RAND_bytes(j->val + HDR, NONCE) != 1 ||
-	    aead(c, true, c->keys[0].key, j->val + HDR, k->b, k->len, j->val,
-	    HDR, plain, len, j->val + HDR + NONCE,
-	    j->val + HDR + NONCE + len) != 0)
+	    aead(c, true, &c->keys[0], j->val + HDR, k, j->val, plain, len,
+	    j->val + HDR + NONCE, j->val + HDR + NONCE + len) != 0)
 		goto fail;
 	c->sealed++;
 	if (submit(c, j) != 0) {
@@ -802,15 +855,20 @@ ck_cache_open(struct event_base *base, const struct ck_config *cfg,
 		return CK_ENOMEM;
 	if ((rc = read_master(cc->key, c->master, err, errlen)) != 0)
 		goto fail;
-	derive(c->master, "chakong cache index v1", NULL, 0, c->index_key);
+	derive(c->master, "chakong cache index v1", NULL, 0, fp);
+	rc = hmac_setup(c, fp);
+	OPENSSL_cleanse(fp, sizeof(fp));
+	if (rc != 0) {
+		snprintf(err, errlen, "[cache]: SHA-256 is not available");
+		goto fail;
+	}
 	derive(c->master, "chakong cache fingerprint v1", NULL, 0, fp);
 	memcpy(c->fingerprint, fp, sizeof(c->fingerprint));
 	c->rotate_after = cc->rotate_after;
 	c->seq = (uint64_t)ck_unix_now() << 20;	/* grows across restarts */
 	new_data_key(c);
 	c->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	c->ctx = EVP_CIPHER_CTX_new();
-	if (c->aes == NULL || c->ctx == NULL) {
+	if (c->aes == NULL) {
 		snprintf(err, errlen, "[cache]: AES-256-GCM is not available");
 		rc = CK_ETLS;
 		goto fail;
@@ -839,7 +897,10 @@ ck_cache_close(struct ck_cache *c)
 	if (c->rtxn != NULL)
 		mdb_txn_abort(c->rtxn);
 	ck_store_close(c->st);	/* runs the last jobs' done() */
-	EVP_CIPHER_CTX_free(c->ctx);
+	for (size_t i = 0; i < NKEYS; i++)
+		dkey_clear(&c->keys[i]);
+	for (int i = 0; i < 3; i++)
+		EVP_MD_CTX_free(c->hmac[i]);
 	EVP_CIPHER_free(c->aes);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);

@@ -63,6 +63,8 @@ struct leg {
 	struct leg *next_waiter;
 	bool done;
 	uint64_t cached;		/* slots (< 64) served from the cache */
+	ProtobufCBinaryData *raw;	/* per slot: a cached result as it
+					   goes on the wire (see put_raw) */
 	uint64_t started;
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
@@ -80,8 +82,10 @@ struct query {
 	const char *debtor_id;
 	const char *court_id;
 	uint8_t debtor[16];		/* its keyed hash, once per query */
+	bool hashed;			/* debtor[] is set (see ref_debtor) */
 	uint8_t cdebtor[16];		/* the cache's hash of it */
 	bool quiet;			/* do not feed ck_actions_observe() */
+	size_t nraw;			/* results kept as wire bytes */
 };
 
 /* One live adapter call shared by identical legs (see the top). */
@@ -117,6 +121,19 @@ dup(struct ck_call *call, const char *s)
 		return (char *)"";
 	memcpy(d, s, n + 1);
 	return d;
+}
+
+static size_t
+put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
 }
 
 static Chakong__V1__SourceStatus
@@ -216,6 +233,18 @@ copy_encumbrances(struct query *q, const char *source, Chakong__V1__Asset *a,
 	return true;
 }
 
+/* The debtor's hash for references: on first need (a query answered
+ * from the cache for its own court seals none). */
+static const uint8_t *
+ref_debtor(struct query *q)
+{
+	if (!q->hashed) {
+		ck_ref_debtor_hash(q->fo->refkeys, 0, q->debtor_id, q->debtor);
+		q->hashed = true;
+	}
+	return q->debtor;
+}
+
 static bool
 seal_ref(struct query *q, Chakong__V1__Asset *a, const char *source,
     const struct ck_asset *in)
@@ -238,7 +267,7 @@ seal_ref(struct query *q, Chakong__V1__Asset *a, const char *source,
 	    strlen(in->asset_id)))
 		return true;	/* too long to seal: no ref, still listed */
 	ck_strlcpy(ref.court_id, q->court_id, sizeof(ref.court_id));
-	memcpy(ref.debtor, q->debtor, sizeof(ref.debtor));
+	memcpy(ref.debtor, ref_debtor(q), sizeof(ref.debtor));
 	ref.issued_at = ck_clock_now();
 	buf = ck_call_alloc(q->call, CK_REF_MAX_LEN);
 	if (buf == NULL)
@@ -575,6 +604,40 @@ on_query_cancel(struct ck_call *call)
 
 /* Append the results in order: per adapter, per source; a source with no
  * result by now did not answer in time. */
+/* Add a result to the reply: as a message, or — once some results are
+ * wire bytes (keep_raw) — every one as wire bytes, in order. */
+static bool
+add_result(struct query *q, Chakong__V1__QueryReply *reply,
+    Chakong__V1__SourceResult *r, const ProtobufCBinaryData *raw)
+{
+	ProtobufCMessageUnknownField *u;
+	size_t n, p;
+	uint8_t *b;
+
+	if (q->nraw == 0) {
+		reply->sources[reply->n_sources++] = r;
+		return true;
+	}
+	u = &reply->base.unknown_fields[reply->base.n_unknown_fields];
+	if (raw != NULL) {
+		u->data = raw->data;
+		u->len = raw->len;
+	} else {
+		n = chakong__v1__source_result__get_packed_size(r);
+		b = ck_call_alloc(q->call, n + 10);
+		if (b == NULL)
+			return false;
+		p = put_varint(b, n);
+		chakong__v1__source_result__pack(r, b + p);
+		u->data = b;
+		u->len = p + n;
+	}
+	u->tag = 1;	/* QueryReply.sources */
+	u->wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+	reply->base.n_unknown_fields++;
+	return true;
+}
+
 static void
 query_finish(struct query *q)
 {
@@ -582,6 +645,7 @@ query_finish(struct query *q)
 	Chakong__V1__QueryReply reply = CHAKONG__V1__QUERY_REPLY__INIT;
 	size_t total = 0;
 	uint32_t served = 0;
+	bool ok = true;
 
 	cancel_legs(q);
 	if (q->timer != NULL) {
@@ -593,7 +657,10 @@ query_finish(struct query *q)
 		total += q->legs[i].nresults;
 	total += 5;	/* NOT_CONFIGURED, one per category at most */
 	reply.sources = ck_call_alloc(call, total * sizeof(*reply.sources));
-	if (reply.sources == NULL) {
+	reply.base.unknown_fields = q->nraw == 0 ? NULL :
+	    ck_call_alloc(call, total * sizeof(*reply.base.unknown_fields));
+	if (reply.sources == NULL ||
+	    (q->nraw > 0 && reply.base.unknown_fields == NULL)) {
 		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
 		    "server out of memory");
 		return;
@@ -605,6 +672,11 @@ query_finish(struct query *q)
 		for (size_t j = 0; j < leg->nresults; j++) {
 			Chakong__V1__SourceResult *r = leg->results[j];
 
+			if (leg->raw != NULL && leg->raw[j].data != NULL) {
+				ok &= add_result(q, &reply, NULL,
+				    &leg->raw[j]);
+				continue;
+			}
 			if (r == NULL && j < leg->ad->nsources) {
 				r = new_result(call, leg->ad->sources[j],
 				    leg_category(leg),
@@ -614,7 +686,7 @@ query_finish(struct query *q)
 				    "deadline");
 			}
 			if (r != NULL)
-				reply.sources[reply.n_sources++] = r;
+				ok &= add_result(q, &reply, r, NULL);
 		}
 	}
 	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {
@@ -627,7 +699,12 @@ query_finish(struct query *q)
 		    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
 		    "no adapter is configured for this category");
 		if (r != NULL)
-			reply.sources[reply.n_sources++] = r;
+			ok &= add_result(q, &reply, r, NULL);
+	}
+	if (!ok) {
+		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+		    "server out of memory");
+		return;
 	}
 	reply.query_id = (char *)call->log_id;
 	ck_call_reply(call, &reply.base);
@@ -699,6 +776,41 @@ reseal_refs(struct query *q, Chakong__V1__SourceResult *r)
 }
 
 /*
+ * A cached result for this court goes to the wire as it was stored, not
+ * decoded and encoded again (a hit would spend most of its time there):
+ * the packed SourceResult, length-prefixed as field 1 of QueryReply, with
+ * from_cache = true appended (protobuf keeps the last value of a field;
+ * fetched_at is already the stored one). The AEAD tag vouches for the
+ * bytes. query_finish() sends such results as the reply's unknown fields,
+ * which protobuf-c packs verbatim.
+ */
+static bool
+keep_raw(struct query *q, struct leg *leg, size_t j, const uint8_t *plain,
+    size_t len)
+{
+	uint8_t *b;
+	size_t p;
+
+	if (leg->raw == NULL) {
+		leg->raw = ck_call_alloc(q->call, leg->cap * sizeof(*leg->raw));
+		if (leg->raw == NULL)
+			return false;
+		memset(leg->raw, 0, leg->cap * sizeof(*leg->raw));
+	}
+	b = ck_call_alloc(q->call, len + 2 + 10);
+	if (b == NULL)
+		return false;
+	p = put_varint(b, len + 2);
+	memcpy(b + p, plain, len);
+	b[p + len] = 5 << 3 | PROTOBUF_C_WIRE_TYPE_VARINT;	/* from_cache */
+	b[p + len + 1] = 1;
+	leg->raw[j].data = b;
+	leg->raw[j].len = p + len + 2;
+	q->nraw++;
+	return true;
+}
+
+/*
  * Serve a leg's sources from the cache where a result younger than the
  * caller's max_age_s (capped per category by the config) is there; a
  * leg whose every source was served is done without a call.
@@ -732,15 +844,20 @@ from_cache(struct query *q, struct leg *leg, int64_t max_age)
 		    ck_cache_get(c, &k, now - max_age + 1, q->call->arena,
 		    &plain, &len, &at) != 0)
 			continue;
-		ck_arena_allocator(q->call->arena, &al);
-		r = chakong__v1__source_result__unpack(&al, len, plain);
-		if (r == NULL || strcmp(r->source, leg->ad->sources[j]) != 0)
-			continue;
-		r->from_cache = true;
-		r->fetched_at = at;
-		if (k.shared)
+		if (!k.shared) {
+			if (!keep_raw(q, leg, j, plain, len))
+				continue;
+		} else {
+			ck_arena_allocator(q->call->arena, &al);
+			r = chakong__v1__source_result__unpack(&al, len,
+			    plain);
+			if (r == NULL)
+				continue;
+			r->from_cache = true;
+			r->fetched_at = at;
 			reseal_refs(q, r);
-		leg->results[j] = r;
+			leg->results[j] = r;
+		}
 		leg->cached |= 1ull << j;
 		hits++;
 	}
@@ -859,8 +976,6 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->mask = fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
-	if (fo->refkeys != NULL)
-		ck_ref_debtor_hash(fo->refkeys, 0, q->debtor_id, q->debtor);
 	if (fo->cache != NULL)
 		ck_cache_debtor(fo->cache, q->debtor_id, q->cdebtor);
 	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
