@@ -38,7 +38,9 @@
 #include <lmdb.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "arena.h"
@@ -609,8 +611,13 @@ drop(struct ck_cache *c, const uint8_t *key, size_t klen, uint32_t slot,
 
 /* ---- reads and writes from the loop ----------------------------------- */
 
-/* AES-256-GCM under k; the associated data is the entry key and the
- * value's header, fed in one update. */
+/*
+ * AES-256-GCM under k; the associated data is the entry key and the
+ * value's header, fed in one update. The nonce and, to open, the tag go
+ * in through one init with parameters: OpenSSL 3's EVP_CIPHER_CTX_ctrl()
+ * builds a parameter list of its own and asks the provider for the IV
+ * length on every call, more than the AES of a small value costs.
+ */
 static int
 aead(struct ck_cache *c, bool enc, struct dkey *k, const uint8_t *nonce,
     const struct ck_cache_key *key, const uint8_t *hdr, const uint8_t *in,
@@ -618,12 +625,16 @@ aead(struct ck_cache *c, bool enc, struct dkey *k, const uint8_t *nonce,
 {
 	EVP_CIPHER_CTX *x = k->ctx[enc];
 	uint8_t aad[CK_CACHE_KEY_MAX + HDR];
+	OSSL_PARAM params[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG),
+		OSSL_PARAM_END,
+	};
 	int n;
 
 	if (x == NULL) {
 		x = EVP_CIPHER_CTX_new();
-		if (x == NULL || EVP_CipherInit_ex(x, c->aes, NULL, k->key,
-		    NULL, enc) != 1) {
+		if (x == NULL || EVP_CipherInit_ex2(x, c->aes, k->key, NULL,
+		    enc, NULL) != 1) {
 			EVP_CIPHER_CTX_free(x);
 			return CK_ENOMEM;
 		}
@@ -632,17 +643,13 @@ aead(struct ck_cache *c, bool enc, struct dkey *k, const uint8_t *nonce,
 	memcpy(aad, key->b, key->len);
 	memcpy(aad + key->len, hdr, HDR);
 	if (len > INT32_MAX ||
-	    EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, enc) != 1 ||
+	    EVP_CipherInit_ex2(x, NULL, NULL, nonce, enc,
+	    enc ? NULL : params) != 1 ||
 	    EVP_CipherUpdate(x, NULL, &n, aad, (int)(key->len + HDR)) != 1 ||
-	    EVP_CipherUpdate(x, out, &n, in, (int)len) != 1)
+	    EVP_CipherUpdate(x, out, &n, in, (int)len) != 1 ||
+	    EVP_CipherFinal_ex(x, out + n, &n) != 1)
 		return CK_EINVAL;
-	if (!enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, TAG,
-	    tag) != 1)
-		return CK_EINVAL;
-	if (EVP_CipherFinal_ex(x, out + n, &n) != 1)
-		return CK_EINVAL;
-	if (enc && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, TAG,
-	    tag) != 1)
+	if (enc && EVP_CIPHER_CTX_get_params(x, params) != 1)
 		return CK_EINVAL;
 	return 0;
 }

@@ -797,6 +797,13 @@ conn_flush(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t mark = c->cfg->limits.write_buffer_bytes;
 
+	/*
+	 * One contiguous chunk for what follows: bufferevent_openssl makes
+	 * one TLS record, and one write(2), per chunk, and nghttp2 hands a
+	 * reply over in several pieces (a 1.7 KB reply went out as two
+	 * records and two system calls).
+	 */
+	evbuffer_expand(out, 16384);
 	while (evbuffer_get_length(out) < mark) {
 		const uint8_t *data;
 		ssize_t n = nghttp2_session_mem_send(c->h2, &data);

@@ -290,7 +290,7 @@ static void
 test_unknown_version_and_other_key(void **state)
 {
 	struct ck_cache *c = open_cache();
-	struct ck_cache_key k, k2;
+	struct ck_cache_key k, k2, k3;
 	struct ck_cache_stats s;
 	MDB_env *env;
 	MDB_txn *txn;
@@ -302,8 +302,10 @@ test_unknown_version_and_other_key(void **state)
 	(void)state;
 	key_of(c, "ver", "household", 4, "440100", &k);
 	key_of(c, "ver2", "household", 4, "440100", &k2);
+	key_of(c, "ver3", "household", 4, "440100", &k3);
 	put(c, &k, "x", 1);
 	put(c, &k2, "y", 1);
+	put(c, &k3, "a longer value, flipped", 1);
 	barrier(c);
 	ck_cache_close(c);
 
@@ -322,16 +324,30 @@ test_unknown_version_and_other_key(void **state)
 	copy[0] = 99;
 	val.mv_data = copy;
 	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
 	free(copy);
+	/* and one with a flipped bit in its sealed text */
+	key.mv_data = k3.b;
+	key.mv_size = k3.len;
+	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+	copy = malloc(val.mv_size);
+	memcpy(copy, val.mv_data, val.mv_size);
+	copy[val.mv_size - 20] ^= 0x10;
+	val.mv_data = copy;
+	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+	free(copy);
+	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 
 	c = open_cache();
 	assert_int_equal(get(c, &k, 0, buf, sizeof(buf), NULL), CK_ENOTFOUND);
+	assert_int_equal(get(c, &k3, 0, buf, sizeof(buf), NULL),
+	    CK_ENOTFOUND);
 	assert_int_equal(get(c, &k2, 0, buf, sizeof(buf), NULL), 0);
+	assert_string_equal(buf, "y");
 	barrier(c);
 	ck_cache_get_stats(c, &s);
-	assert_int_equal(s.discarded, 1);
+	assert_int_equal(s.discarded, 2);
+	assert_int_equal(s.dropped, 2);	/* both deleted in the background */
 	ck_cache_close(c);
 
 	/* another master key: nothing readable, all purged at start */
