@@ -197,7 +197,7 @@ main_cache() {
 	echo "1. Cache hit (every source of 张三 cached, $n entries in" \
 		"cache.mdb) vs nghttpd, static $size-byte reply"
 	row_header target "server us/call"
-	cached_rows "Query cached" 
+	cached_rows "Query cached"
 	local -a hit1k=("${HIT_US[@]}") ngx=()
 	for shape in "${SHAPES[@]}"; do
 		measure "$shape" -- --server "$NGHTTPD_ADDR" \
@@ -242,7 +242,7 @@ main_cache() {
 	for i in "${!SHAPES[@]}"; do
 		awk -v sh="${SHAPES[$i]}" -v a="${hit1k[$i]}" -v b="${HIT_US[$i]}" \
 			'BEGIN { printf "  %-6s %6.1f us with ~1k entries, %6.1f us with the fill: %.2fx\n",
-			    sh, a, b, a > 0 ? b / a : 0 }'
+			    sh, a, b, (a > 0 ? b / a : 0) }'
 	done
 }
 
