@@ -886,13 +886,31 @@ ck_cache_open(struct event_base *base, const struct ck_config *cfg,
 		snprintf(dir, sizeof(dir), "%s/cache", cfg->state_dir);
 	o.path = dir;
 	c->map_bytes = o.map_size;
-	if ((rc = ck_store_open(base, &o, &c->st, err, errlen)) != 0)
-		goto fail;
+	if ((rc = ck_store_open(base, &o, &c->st, err, errlen)) != 0) {
+		/* the cache is lossy: without it every Query is live */
+		log_err(NULL, "cache: %s; running without a cache", err);
+		err[0] = '\0';
+		ck_cache_close(c);
+		return 0;
+	}
 	check_meta(c);
 	*out = c;
 	return 0;
 fail:
 	ck_cache_close(c);
+	return rc;
+}
+
+int
+ck_cache_check_key(const struct ck_config *cfg, char *err, size_t errlen)
+{
+	uint8_t master[32];
+	int rc;
+
+	if (cfg->cache.key[0] == '\0')
+		return 0;
+	rc = read_master(cfg->cache.key, master, err, errlen);
+	OPENSSL_cleanse(master, sizeof(master));
 	return rc;
 }
 
@@ -903,7 +921,8 @@ ck_cache_close(struct ck_cache *c)
 		return;
 	if (c->rtxn != NULL)
 		mdb_txn_abort(c->rtxn);
-	ck_store_close(c->st);	/* runs the last jobs' done() */
+	if (c->st != NULL)
+		ck_store_close(c->st);	/* runs the last jobs' done() */
 	for (size_t i = 0; i < NKEYS; i++)
 		dkey_clear(&c->keys[i]);
 	for (int i = 0; i < 3; i++)

@@ -52,11 +52,17 @@ struct ck_cache_stats {
  * Open cache.mdb per cfg->cache: the data key file must not be readable
  * by group or others. A damaged file is moved aside and an empty cache
  * started; entries of another key or format are purged in the background.
- * *out is NULL (no cache) when no key file is configured. Returns 0 or
- * < 0 with a message in err.
+ * *out is NULL (no cache) when no key file is configured, and when the
+ * LMDB environment cannot be opened (logged: the broker runs without a
+ * cache). Returns 0, or < 0 with a message in err for an unusable key
+ * file (a configuration error).
  */
 int ck_cache_open(struct event_base *base, const struct ck_config *cfg,
     struct ck_cache **out, char *err, size_t errlen);
+/* chakongd -t: is the key file usable (mode, format)? 0 or < 0 with a
+ * message in err; 0 when no cache is configured. */
+int ck_cache_check_key(const struct ck_config *cfg, char *err,
+    size_t errlen);
 /* Lets queued writes finish; wipes the keys. NULL-safe. */
 void ck_cache_close(struct ck_cache *c);
 

@@ -271,8 +271,13 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 		return rv;
 	d->fanout.adapters = d->adapters;
 	ck_rpc_set_fanout(&d->fanout);
-	if (check_only)
-		return 0;	/* never resume pending actions from a check */
+	if (check_only) {
+		/* never resume pending actions from a check */
+		rv = ck_cache_check_key(cfg, e, sizeof(e));
+		if (rv != 0)
+			snprintf(err, errlen, "%s: %s", cfg->path, e);
+		return rv;
+	}
 	rv = ck_cache_open(d->base, cfg, &d->fanout.cache, e, sizeof(e));
 	if (rv != 0) {
 		snprintf(err, errlen, "%s: %s", cfg->path, e);

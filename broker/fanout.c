@@ -932,6 +932,8 @@ leg_start(struct query *q, struct leg *leg)
 		*pp = leg;
 		leg->flight = f;
 		ck_cache_note_coalesced(q->fo->cache);
+		log_debug(q->call->log_id, "adapter %s: joined the identical "
+		    "call in flight", leg->ad->name);
 		return 0;
 	}
 	f = calloc(1, sizeof(*f));

@@ -562,7 +562,11 @@ def test_restart_keeps_cache_truncation_and_wrong_key(fresh_stack, pb, apb):
                        timeout=30)
     assert r.returncode != 0
     assert "[cache] key" in r.stderr and "chmod 600" in r.stderr
+    rc, out = ck.chakongd_check(s.build, s.conf)      # and so does -t
+    assert rc != 0 and "chmod 600" in out, out
     os.chmod(s.env["CK_CACHE_KEY"], 0o600)
+    rc, out = ck.chakongd_check(s.build, s.conf)
+    assert rc == 0, out
 
 
 def test_full_map_evicts_and_keeps_answering(fresh_stack, pb, apb):
