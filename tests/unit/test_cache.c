@@ -381,6 +381,12 @@ test_key_file_mode(void **state)
 	    CK_ECONFIG);
 	write_key("00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff", 0600);
+	/* an environment that cannot be opened: no cache, no error */
+	snprintf(cfg.cache.dir, sizeof(cfg.cache.dir), "%s/cache.key/x",
+	    dir);
+	assert_int_equal(ck_cache_open(base, &cfg, &c, err, sizeof(err)), 0);
+	assert_null(c);
+	snprintf(cfg.cache.dir, sizeof(cfg.cache.dir), "%s", cachedir);
 	/* no key configured: no cache, no error */
 	cfg.cache.key[0] = '\0';
 	assert_int_equal(ck_cache_open(base, &cfg, &c, err, sizeof(err)), 0);
