@@ -106,9 +106,10 @@ open(sys.argv[1], "wb").write(struct.pack(">BI", 0, n) + os.urandom(n))' \
 		"$CK_PKI/broker.key" "$CK_PKI/broker.crt" >"$d/log" 2>&1 &
 	NGHTTPD_PID=$!
 	for _ in $(seq 50); do
+		# (awk reads to the end: an early exit would SIGPIPE ss)
 		port=$(ss -ltnpH 2>/dev/null |
-			awk -v p="pid=$NGHTTPD_PID," '$0 ~ p && $4 ~ /^0\.0\.0\.0:/ {
-				sub(/.*:/, "", $4); print $4; exit }')
+			awk -v p="pid=$NGHTTPD_PID," '$0 ~ p && !n &&
+				$4 ~ /^0\.0\.0\.0:/ { sub(/.*:/, "", $4); print $4; n = 1 }')
 		[[ -n $port ]] && break
 		sleep 0.1
 	done
@@ -167,7 +168,8 @@ main_cache() {
 	echo "cache benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
 		"load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "median of $REPS runs of ${DURATION}s after ${WARMUP}s warm-up;" \
-		"chakongd log level ${CK_LOG_LEVEL:-info} (one line per call)"
+		"chakongd log level ${CK_LOG_LEVEL:-info} (info: two lines per" \
+		"Query, the query and the call)"
 
 	# bodies: 张三 live and cached; 256 synthetic debtors live and cached
 	query_body "$STACK/zs_live.bin" 11010519491231002X 0
