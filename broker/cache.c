@@ -20,8 +20,9 @@
  *
  * Size. Each store checks the pages the two databases use; above 40% of
  * the map the oldest entries (by fetched_at, the "age" index) are
- * evicted down to 30% — or to 15% after a write failed with MAP_FULL.
- * The rest is LMDB's room to work: a batch of stores and evictions
+ * evicted down to 30% — or to 15% after a write failed with MAP_FULL;
+ * when even evicting fails, everything is dropped (empty_all). The rest
+ * of the map is LMDB's room to work: a batch of stores and evictions
  * touches leaves all over the tree, and each touched page is copied
  * (copy-on-write) while the old one is freed only after the commit.
  */
@@ -92,6 +93,8 @@ struct ck_cache {
 	uint32_t pending_all;
 	bool squeeze;			/* a write hit MAP_FULL */
 	bool emptying;			/* ... even after evicting: drop all */
+	bool disabled;			/* no reads, no writes (see
+					   ck_cache_debtor) */
 	unsigned jobs;			/* queued, not done */
 	struct ck_cache_stats s;
 };
@@ -103,7 +106,7 @@ struct job {
 	enum jkind kind;
 	uint8_t key[CK_CACHE_KEY_MAX];
 	size_t klen;			/* J_DROP: a prefix */
-	uint32_t slot;			/* J_DROP of one source, else ~0 */
+	uint32_t slot;			/* J_DROP: its slot, NSLOTS = all */
 	bool squeeze;
 	uint8_t *val;
 	size_t vlen;
@@ -244,8 +247,8 @@ hmac_setup(struct ck_cache *c, const uint8_t key[32])
 	return 0;
 }
 
-void
-ck_cache_debtor(const struct ck_cache *c, const char *id, uint8_t out[16])
+int
+ck_cache_debtor(struct ck_cache *c, const char *id, uint8_t out[16])
 {
 	EVP_MD_CTX *w = c->hmac[2];
 	uint8_t inner[32], full[32];
@@ -255,9 +258,17 @@ ck_cache_debtor(const struct ck_cache *c, const char *id, uint8_t out[16])
 	    EVP_DigestFinal_ex(w, inner, NULL) != 1 ||
 	    EVP_MD_CTX_copy_ex(w, c->hmac[1]) != 1 ||
 	    EVP_DigestUpdate(w, inner, sizeof(inner)) != 1 ||
-	    EVP_DigestFinal_ex(w, full, NULL) != 1)
-		memset(full, 0xff, sizeof(full));	/* matches nothing */
+	    EVP_DigestFinal_ex(w, full, NULL) != 1) {
+		/* no hash, no key: a made-up one could name another
+		 * debtor's entries, so the cache is off from now on */
+		if (!c->disabled)
+			log_err(NULL, "cache: the debtor hash failed; running "
+			    "without a cache");
+		c->disabled = true;
+		return CK_ETLS;
+	}
 	memcpy(out, full, 16);
+	return 0;
 }
 
 /* ---- keys of entries -------------------------------------------------- */
@@ -673,7 +684,8 @@ ck_cache_get(struct ck_cache *c, const struct ck_cache_key *k,
 	uint8_t *out;
 	int rc;
 
-	if (c->slots[k->slot].pending > 0 || c->pending_all > 0)
+	if (c->slots[k->slot].pending > 0 || c->pending_all > 0 ||
+	    c->disabled)
 		goto miss;
 	rc = c->rtxn == NULL ?
 	    mdb_txn_begin(ck_store_env(c->st), NULL, MDB_RDONLY, &c->rtxn) :
@@ -727,7 +739,7 @@ ck_cache_put(struct ck_cache *c, const struct ck_cache_key *k, uint64_t gen,
 	struct job *j;
 
 	if (gen != ck_cache_gen(c, k) || c->slots[k->slot].pending > 0 ||
-	    c->pending_all > 0)
+	    c->pending_all > 0 || c->disabled)
 		return;	/* an action moved it while we fetched */
 	if (c->sealed >= c->rotate_after)
 		new_data_key(c);
@@ -772,9 +784,9 @@ ck_cache_invalidate(struct ck_cache *c, const char *debtor_id,
 	uint32_t slot;
 
 	if (c == NULL || debtor_id == NULL || source == NULL ||
-	    17 + sl > sizeof(prefix))
-		return;
-	ck_cache_debtor(c, debtor_id, prefix);
+	    17 + sl > sizeof(prefix) ||
+	    ck_cache_debtor(c, debtor_id, prefix) != 0)
+		return;	/* (a failed hash turned the cache off) */
 	memcpy(prefix + 16, source, sl + 1);
 	slot = slot_of(prefix, source);
 	c->slots[slot].gen++;
@@ -792,7 +804,8 @@ ck_cache_purge(struct ck_cache *c, const char *debtor_id,
 {
 	uint8_t prefix[16];
 
-	ck_cache_debtor(c, debtor_id, prefix);
+	if (ck_cache_debtor(c, debtor_id, prefix) != 0)
+		return CK_ETLS;
 	c->gen_all++;
 	return drop(c, prefix, sizeof(prefix), NSLOTS, done, arg);
 }

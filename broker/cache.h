@@ -66,9 +66,9 @@ int ck_cache_check_key(const struct ck_config *cfg, char *err,
 /* Lets queued writes finish; wipes the keys. NULL-safe. */
 void ck_cache_close(struct ck_cache *c);
 
-/* The keyed hash of a debtor id the cache files entries under. */
-void ck_cache_debtor(const struct ck_cache *c, const char *id,
-    uint8_t out[16]);
+/* The keyed hash of a debtor id the cache files entries under: 0, or
+ * CK_ETLS when OpenSSL failed (the cache then turns itself off). */
+int ck_cache_debtor(struct ck_cache *c, const char *id, uint8_t out[16]);
 
 /* The key of a source's result for a debtor, as seen by court_id (the
  * config decides whether the category is shared). false: too long. */

@@ -83,6 +83,7 @@ struct query {
 	const char *court_id;
 	uint8_t debtor[16];		/* its keyed hash, once per query */
 	bool hashed;			/* debtor[] is set (see ref_debtor) */
+	struct ck_cache *cache;		/* NULL: live only */
 	uint8_t cdebtor[16];		/* the cache's hash of it */
 	bool quiet;			/* do not feed ck_actions_observe() */
 	size_t nraw;			/* results kept as wire bytes */
@@ -818,7 +819,7 @@ keep_raw(struct query *q, struct leg *leg, size_t j, const uint8_t *plain,
 static void
 from_cache(struct query *q, struct leg *leg, int64_t max_age)
 {
-	struct ck_cache *c = q->fo->cache;
+	struct ck_cache *c = q->cache;
 	const struct ck_config *cfg = q->call->cfg;
 	int cat = leg_category(leg);
 	int64_t now = ck_clock_now();
@@ -941,7 +942,7 @@ leg_start(struct query *q, struct leg *leg)
 		return CK_ENOMEM;
 	f->ad = leg->ad;
 	f->cats = cats;
-	f->cache = q->fo->cache;
+	f->cache = q->cache;
 	ck_strlcpy(f->court, q->court_id, sizeof(f->court));
 	ck_strlcpy(f->debtor_id, q->debtor_id, sizeof(f->debtor_id));
 	if (f->cache != NULL && leg->ad->nsources > 0)
@@ -978,8 +979,10 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->mask = fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
-	if (fo->cache != NULL)
-		ck_cache_debtor(fo->cache, q->debtor_id, q->cdebtor);
+	q->cache = fo->cache;
+	if (q->cache != NULL &&
+	    ck_cache_debtor(q->cache, q->debtor_id, q->cdebtor) != 0)
+		q->cache = NULL;	/* live only */
 	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
 	budget = call->deadline > now + margin ? call->deadline - now - margin :
 	    0;

@@ -90,7 +90,7 @@ key_of(struct ck_cache *c, const char *id, const char *source, int cat,
 {
 	uint8_t d[16];
 
-	ck_cache_debtor(c, id, d);
+	assert_int_equal(ck_cache_debtor(c, id, d), 0);
 	assert_true(ck_cache_key(c, &cfg, d, source, cat, court, k));
 }
 
