@@ -413,7 +413,9 @@ on_cache(struct parse *p, const char *k, const char *v)
 	if (strncmp(k, "max_age.", 8) == 0) {
 		if ((cat = cache_category(k + 8)) == 0)
 			return fail(p, "%s: unknown category", k);
-		return parse_u32(p, k, v, 0, 30 * 86400, &c->max_age_s[cat]);
+		/* at most a week: a cached asset_ref must stay usable
+		 * (references expire after 30 days) */
+		return parse_u32(p, k, v, 0, 7 * 86400, &c->max_age_s[cat]);
 	}
 	if (strncmp(k, "share.", 6) == 0) {
 		if ((cat = cache_category(k + 6)) == 0)

@@ -64,7 +64,7 @@ struct leg {
 	bool done;
 	uint64_t cached;		/* slots (< 64) served from the cache */
 	ProtobufCBinaryData *raw;	/* per slot: a cached result as it
-					   goes on the wire (see put_raw) */
+					   goes on the wire (see keep_raw) */
 	uint64_t started;
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;

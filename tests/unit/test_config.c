@@ -307,6 +307,33 @@ test_agencies(void **state)
 }
 
 static void
+test_cache_section(void **state)
+{
+	struct ck_config *cfg = NULL;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_with("[cache]\nkey = /k\ndir = /d\n"
+	    "map_kb = 4096\nrotate_after = 1000\nmax_age.deposit = 60\n"
+	    "max_age.household = 0\nshare.vehicle = 440100, 440600\n",
+	    &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->cache.key, "/k");
+	assert_string_equal(cfg->cache.dir, "/d");
+	assert_int_equal(cfg->cache.map_kb, 4096);
+	assert_int_equal(cfg->cache.rotate_after, 1000);
+	assert_int_equal(cfg->cache.max_age_s[1], 60);
+	assert_int_equal(cfg->cache.max_age_s[2], 86400);	/* default */
+	assert_int_equal(cfg->cache.max_age_s[4], 0);
+	assert_string_equal(cfg->cache.share[3], "440100, 440600");
+	ck_config_free(cfg);
+	expect_error("[cache]\nmax_age.boats = 5\n", 7, "unknown category");
+	expect_error("[cache]\nmax_age.deposit = 604801\n", 7,
+	    "between 0 and 604800");
+	expect_error("[cache]\nmap_kb = 100\n", 7, "between 256 and");
+	expect_error("[cache]\nttl = 5\n", 7, "unknown key");
+}
+
+static void
 test_refcount_and_restart(void **state)
 {
 	struct ck_config *a, *b;
@@ -342,6 +369,7 @@ main(void)
 		cmocka_unit_test(test_key_mode_refused),
 		cmocka_unit_test(test_missing_files),
 		cmocka_unit_test(test_agencies),
+		cmocka_unit_test(test_cache_section),
 		cmocka_unit_test(test_refcount_and_restart),
 	};
 
