@@ -93,7 +93,8 @@ struct query {
 struct flight {
 	struct flight *next;
 	struct ck_adapter *ad;
-	char court[32];
+	uint64_t hash;			/* of what follows, to skip fast */
+	char court[64];
 	char debtor_id[64];
 	uint32_t cats;
 	void *handle;
@@ -866,14 +867,29 @@ from_cache(struct query *q, struct leg *leg, int64_t max_age)
 		leg->done = true;
 }
 
+static uint64_t
+flight_hash(const struct query *q, const struct leg *leg, uint32_t cats)
+{
+	uint64_t h = 14695981039346656037ull ^ (uintptr_t)leg->ad ^ cats;
+
+	for (const char *p = q->court_id; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (const char *p = q->debtor_id; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
 /* An identical live call already out, started after any action on its
- * sources: join it. */
+ * sources: join it. A linear walk: flights live for one agency call, so
+ * there are about as many as live queries in flight. */
 static struct flight *
-flight_find(const struct query *q, const struct leg *leg, uint32_t cats)
+flight_find(const struct query *q, const struct leg *leg, uint32_t cats,
+    uint64_t hash)
 {
 	for (struct flight *f = flights; f != NULL; f = f->next) {
-		bool same = f->ad == leg->ad && f->cats == cats &&
-		    strcmp(f->court, q->court_id) == 0 &&
+		bool same = f->hash == hash && hash != 0 && f->ad == leg->ad &&
+		    f->cats == cats && strcmp(f->court, q->court_id) == 0 &&
 		    strcmp(f->debtor_id, q->debtor_id) == 0;
 
 		for (size_t j = 0; same && f->keys != NULL && j < f->nkeys;
@@ -921,7 +937,8 @@ static int
 leg_start(struct query *q, struct leg *leg)
 {
 	uint32_t cats = leg->ad->ops->categories & q->mask;
-	struct flight *f = flight_find(q, leg, cats);
+	uint64_t hash = flight_hash(q, leg, cats);
+	struct flight *f = flight_find(q, leg, cats, hash);
 	int rv;
 
 	leg->started = ck_mono_usec();
@@ -943,8 +960,11 @@ leg_start(struct query *q, struct leg *leg)
 	f->ad = leg->ad;
 	f->cats = cats;
 	f->cache = q->cache;
-	ck_strlcpy(f->court, q->court_id, sizeof(f->court));
-	ck_strlcpy(f->debtor_id, q->debtor_id, sizeof(f->debtor_id));
+	if (ck_strlcpy(f->court, q->court_id, sizeof(f->court)) >=
+	    sizeof(f->court) || ck_strlcpy(f->debtor_id, q->debtor_id,
+	    sizeof(f->debtor_id)) >= sizeof(f->debtor_id))
+		hash = 0;	/* cut short: nothing may join this one */
+	f->hash = hash;
 	if (f->cache != NULL && leg->ad->nsources > 0)
 		flight_keys(f, q);
 	f->waiters = leg;
