@@ -847,6 +847,11 @@ ck_config_restart_needed(const struct ck_config *old,
 		len += (size_t)snprintf(buf + (len < buflen ? len : buflen),
 		    len < buflen ? buflen - len : 0, "%s[actions] state_map_mb",
 		    len ? ", " : "");
+	if (old->cache.map_kb != new->cache.map_kb ||
+	    old->cache.rotate_after != new->cache.rotate_after)
+		len += (size_t)snprintf(buf + (len < buflen ? len : buflen),
+		    len < buflen ? buflen - len : 0, "%s[cache] map_kb or "
+		    "rotate_after", len ? ", " : "");
 	if (old->nendpoints != new->nendpoints ||
 	    !same_prefix(old->endpoints, new->endpoints, old->nendpoints,
 	    sizeof(old->endpoints[0]),
