@@ -5,6 +5,9 @@
  *   journal  (caller "\0" request_id) -> JournalRecord
  *   freezes  (source "\0" encumbrance_id) -> FreezeRecord
  *   cases    (normalised case number) -> CaseRecord
+ *   audit    (sequence number) -> AuditRecord, the audit trail (audit.h):
+ *            a state-changing request's record commits with its intent,
+ *            each agency answer's record with the outcome it journals
  * Each value is one version byte and a chakong.internal.v1 message.
  *
  * Every rule that reads stored state (the claim, the over-freezing cap,
@@ -25,6 +28,7 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "audit.h"
 #include "chakong/adapter.h"
 #include "clock.h"
 #include "config.h"
@@ -39,6 +43,7 @@
 #define DB_JOURNAL 0
 #define DB_FREEZES 1
 #define DB_CASES 2
+#define DB_AUDIT 3
 
 typedef Chakong__Internal__V1__JournalRecord JournalRecord;
 typedef Chakong__Internal__V1__FreezeRecord FreezeRecord;
@@ -127,6 +132,11 @@ struct act {
 	bool resolving;			/* in the resolver's list */
 	bool counted;			/* in npending */
 	char log_id[24];
+	char method[64];		/* the gRPC path, for the audit */
+	uint64_t started;		/* ck_mono_usec() at the call's arrival */
+	uint64_t sent_at;		/* ... at the last send to the agency */
+	int origin;			/* the call's (enum ck_audit_origin) */
+	bool audited;			/* request record in the intent txn */
 	TAILQ_ENTRY(act) link;
 };
 
@@ -138,6 +148,7 @@ struct ck_actions {
 	struct ck_store *store;
 	struct ck_adapters *adapters;
 	struct ck_refkeys *keys;
+	struct ck_audit *audit;
 	struct act_list live;		/* every act, for shutdown */
 	unsigned npending;		/* outcome unknown: told PENDING or
 					   in the resolver */
@@ -147,7 +158,8 @@ struct ck_actions {
 	uint64_t not_sent, unknown;
 };
 
-static const char *const dbnames[] = { "journal", "freezes", "cases" };
+static const char *const dbnames[] = { "journal", "freezes", "cases",
+	"audit" };
 
 /* ---- crash points (test builds) --------------------------------------- */
 
@@ -354,6 +366,10 @@ req_common(struct act *x, struct ck_call *call, enum method m,
 	x->keylen = (size_t)snprintf(x->key, sizeof(x->key), "%s%c%s",
 	    r->caller, 0, r->request_id);
 	ck_strlcpy(x->log_id, call->log_id, sizeof(x->log_id));
+	ck_strlcpy(x->method, call->method != NULL ? call->method->path : "",
+	    sizeof(x->method));
+	x->started = call->started;
+	x->origin = call->origin;
 	return true;
 }
 
@@ -730,6 +746,57 @@ seal_call(struct ck_actions *A, const struct req *r, uint8_t **out,
 	return 0;
 }
 
+/* ---- audit records ------------------------------------------------------ */
+
+/* What a request and the agency calls it causes have in common. */
+static void
+audit_base(const struct act *x, int kind, struct ck_audit_rec *a)
+{
+	const struct req *r = &x->r;
+
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->origin = x->resolving ? CK_ORIGIN_RESOLVER :
+	    x->origin != 0 ? x->origin : CK_ORIGIN_INTERACTIVE;
+	a->time = ck_clock_now();
+	ck_strlcpy(a->call_id, x->log_id, sizeof(a->call_id));
+	ck_strlcpy(a->client, r->caller, sizeof(a->client));
+	ck_strlcpy(a->officer, r->officer, sizeof(a->officer));
+	ck_strlcpy(a->case_number, r->case_number, sizeof(a->case_number));
+	ck_strlcpy(a->method, x->method, sizeof(a->method));
+	ck_strlcpy(a->request_id, r->request_id, sizeof(a->request_id));
+	if (r->resident_id[0] != '\0' || r->uscc[0] != '\0') {
+		ck_audit_hash(x->A->audit, r->resident_id[0] ? r->resident_id :
+		    r->uscc, a->debtor);
+		a->has_debtor = true;
+	}
+	if (r->category > 0 && r->category < 32)
+		a->categories = 1u << r->category;
+	ck_strlcpy(a->source, r->source, sizeof(a->source));
+	if (r->asset_id[0] != '\0') {
+		ck_audit_hash(x->A->audit, r->asset_id, a->asset);
+		a->has_asset = true;
+	}
+	ck_strlcpy(a->encumbrance_id, r->encumbrance_id,
+	    sizeof(a->encumbrance_id));
+}
+
+/* The agency's answer (or its absence) to one send. */
+static void
+audit_agency(const struct act *x, int outcome, const char *note,
+    struct ck_audit_rec *a)
+{
+	audit_base(x, CK_AUDIT_AGENCY_CALL, a);
+	if (x->o.encumbrance_id[0] != '\0')
+		ck_strlcpy(a->encumbrance_id, x->o.encumbrance_id,
+		    sizeof(a->encumbrance_id));
+	a->action_outcome = outcome;
+	a->attempts = x->attempts;
+	a->latency_us = x->sent_at != 0 ? (int64_t)(ck_mono_usec() -
+	    x->sent_at) : 0;
+	ck_strlcpy(a->note, note, sizeof(a->note));
+}
+
 static int
 intent_job(MDB_txn *txn, void *arg)
 {
@@ -852,6 +919,18 @@ intent_job(MDB_txn *txn, void *arg)
 		rec.sealed_call.len = sealed_len;
 	}
 	rc = put(txn, jdb, x->key, x->keylen, &rec.base);
+	if (rc == 0 && A->audit != NULL && x->call != NULL) {
+		/* the request's record commits with its intent, or neither */
+		struct ck_audit_rec a;
+
+		audit_base(x, CK_AUDIT_REQUEST, &a);
+		a.grpc_status = CK_GRPC_OK;
+		a.latency_us = (int64_t)(ck_mono_usec() - x->started);
+		ck_strlcpy(a.note, x->verdict == V_DONE ? "done" :
+		    "intent journaled; agency calls follow", sizeof(a.note));
+		rc = ck_audit_append(txn, A->audit, &a);
+		x->audited = rc == 0;
+	}
 done:
 	free(sealed);
 	if (old != NULL)
@@ -913,6 +992,13 @@ outcome_job(MDB_txn *txn, void *arg)
 	rec->sealed_call.len = 0;
 	if ((rc = put(txn, jdb, x->key, x->keylen, &rec->base)) != 0)
 		goto done;
+	if (A->audit != NULL) {
+		struct ck_audit_rec a;
+
+		audit_agency(x, o->status, o->reason, &a);
+		if ((rc = ck_audit_append(txn, A->audit, &a)) != 0)
+			goto done;
+	}
 
 	if (r->m == M_FREEZE) {
 		if (!done_ok) {
@@ -1036,6 +1122,12 @@ not_sent_job(MDB_txn *txn, void *arg)
 	}
 	rec->reserved_fen = 0;
 	rc = put(txn, jdb, x->key, x->keylen, &rec->base);
+	if (rc == 0 && A->audit != NULL) {
+		struct ck_audit_rec a;
+
+		audit_agency(x, 0, "not delivered: nothing was done", &a);
+		rc = ck_audit_append(txn, A->audit, &a);
+	}
 done:
 	if (rec != NULL)
 		protobuf_c_message_free_unpacked(&rec->base, NULL);
@@ -1215,6 +1307,13 @@ on_agency_done(void *arg, const struct ck_result *res)
 	}
 	/* unknown: the agency may have acted. Never "failed". */
 	A->unknown++;
+	if (A->audit != NULL) {
+		struct ck_audit_rec a;
+
+		audit_agency(x, CHAKONG__V1__ACTION_OUTCOME__ACTION_PENDING,
+		    "no answer: outcome unknown, pending", &a);
+		ck_audit_submit(A->audit, &a);
+	}
 	log_notice(x->log_id, "%s via %s: outcome unknown (%s); pending",
 	    method_name(x->r.m), x->r.source,
 	    res->message != NULL ? res->message : "no answer");
@@ -1299,6 +1398,7 @@ send_action(struct act *x)
 	}
 	ac.timeout_usec = budget;
 	x->attempts++;
+	x->sent_at = ck_mono_usec();
 	rv = x->ad->ops->start(x->ad->self, &ac, on_agency_done, x,
 	    &x->handle);
 	if (rv != 0) {
@@ -1365,6 +1465,8 @@ on_intent_saved(void *arg, int rc)
 	struct act *x = arg;
 	struct ck_actions *A = x->A;
 
+	if (rc == 0 && x->audited && x->call != NULL)
+		x->call->audit_done = true;
 	switch (x->verdict) {
 	case V_REFUSED:
 		A->refused++;
@@ -1867,6 +1969,20 @@ ck_actions_open(struct event_base *base, struct ck_config *cfg,
 		free(A);
 		return rc;
 	}
+	struct ck_audit_opts ao = {
+		.checkpoint_records = cfg->audit_checkpoint_records,
+		.checkpoint_interval_s = cfg->audit_checkpoint_interval_s,
+		.key_file = cfg->key,
+		.keys = keys,
+	};
+	rc = ck_audit_open(base, A->store, ck_store_dbi(A->store, DB_AUDIT),
+	    &ao, &A->audit, err, errlen);
+	if (rc != 0) {
+		ck_store_close(A->store);
+		ck_config_free(A->cfg);
+		free(A);
+		return rc;
+	}
 	rc = resume_pending(A);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: cannot read the journal",
@@ -1886,11 +2002,19 @@ ck_actions_close(struct ck_actions *A)
 	if (A == NULL)
 		return;
 	A->closing = true;
+	ck_audit_finish(A->audit);	/* the last records, a checkpoint */
 	ck_store_close(A->store);	/* runs the last done() callbacks */
 	while ((x = TAILQ_FIRST(&A->live)) != NULL)
 		act_free(x);	/* pending ones stay PENDING in the journal */
+	ck_audit_close(A->audit);
 	ck_config_free(A->cfg);
 	free(A);
+}
+
+struct ck_audit *
+ck_actions_audit(const struct ck_actions *A)
+{
+	return A != NULL ? A->audit : NULL;
 }
 
 void

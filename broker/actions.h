@@ -76,6 +76,10 @@ struct ck_encumbrance;
 void ck_actions_observe(struct ck_actions *a, const char *source,
     const struct ck_encumbrance *e);
 
+/* The audit trail kept in the same state.mdb (audit.h); NULL-safe. */
+struct ck_audit;
+struct ck_audit *ck_actions_audit(const struct ck_actions *a);
+
 /* Journal and resolver state for /status ("actions":{...}). */
 void ck_actions_write_json(const struct ck_actions *a, struct evbuffer *out);
 

@@ -7,6 +7,7 @@
  *   chakongctl freeze|extend|release|deduct --request-id ID ...
  *   chakongctl claim --request-id ID --case CASE --amount YUAN ...
  *   chakongctl health
+ *   chakongctl audit verify|export ...   (auditctl.c, no connection)
  *
  * The exit code is the call's gRPC status (0 OK, 3 INVALID_ARGUMENT,
  * 14 UNAVAILABLE, ...), so scripts can branch on it; 64 (EX_USAGE) for a
@@ -29,6 +30,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "auditctl.h"
 #include "broker.pb-c.h"
 #include "chakong/status.h"
 #include "grpc_client.h"
@@ -58,6 +60,8 @@ static const char usage_text[] =
     "  deduct   deduct frozen funds to the court's custody account\n"
     "  claim    change a case's claim amount (UpdateClaim)\n"
     "  health   ask whether the broker serves (grpc.health.v1.Health/Check)\n"
+    "  audit    verify or export the audit trail (state.mdb, read-only;\n"
+    "           `chakongctl audit help`)\n"
     "  help     show this text; `chakongctl COMMAND --help` for a command\n"
     "\n"
     "connection options (before or after the command):\n"
@@ -2177,6 +2181,8 @@ main(int argc, char **argv)
 		return cmd_query(argc, argv, &c);
 	if (strcmp(cmd, "health") == 0)
 		return cmd_health(argc, argv, &c);
+	if (strcmp(cmd, "audit") == 0)
+		return ck_auditctl_main(argc, argv);
 	for (size_t i = 0; i < NACTION_CMDS; i++)
 		if (strcmp(cmd, action_cmds[i].name) == 0)
 			return cmd_action(argc, argv, &c, &action_cmds[i]);

@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "actions.h"
+#include "audit.h"
 #include "chakong/status.h"
 #include "config.h"
 #include "fanout.h"
@@ -106,7 +107,8 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 
 		/* /readyz fails when the broker cannot journal, not when an
 		 * agency is down */
-		out->ready = ck_actions_ready(d->actions, &why);
+		out->ready = ck_actions_ready(d->actions, &why) &&
+		    ck_audit_ready(ck_actions_audit(d->actions), &why);
 		if (!out->ready)
 			out->not_ready_reason = why;
 	}
@@ -274,6 +276,10 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 		return rv;
 	ck_rpc_set_actions(d->actions);
 	d->fanout.actions = d->actions;
+	d->fanout.audit = ck_actions_audit(d->actions);
+	ck_server_set_call_hooks(&(struct ck_call_hooks){
+	    .admit = ck_audit_admit, .done = ck_audit_call_done,
+	    .arg = d->fanout.audit });
 	return 0;
 }
 
@@ -395,8 +401,10 @@ main(int argc, char **argv)
 
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
+	ck_server_set_call_hooks(NULL);
 	ck_rpc_set_actions(NULL);
 	d.fanout.actions = NULL;
+	d.fanout.audit = NULL;
 	ck_actions_close(d.actions);
 	ck_rpc_set_fanout(NULL);
 	ck_adapters_free(d.adapters);

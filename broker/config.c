@@ -60,6 +60,8 @@ ck_config_defaults(struct ck_config *cfg)
 	cfg->state_map_mb = 1024;
 	cfg->fee_margin_percent = 5;
 	cfg->resolver_max_backoff_s = 60;
+	cfg->audit_checkpoint_records = 1000;
+	cfg->audit_checkpoint_interval_s = 300;
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -364,6 +366,20 @@ on_actions(struct parse *p, const char *k, const char *v)
 	return fail(p, "unknown key \"%s\" in [actions]", k);
 }
 
+static int
+on_audit(struct parse *p, const char *k, const char *v)
+{
+	struct ck_config *c = p->cfg;
+
+	if (strcmp(k, "checkpoint_records") == 0)
+		return parse_u32(p, k, v, 1, 1000000,
+		    &c->audit_checkpoint_records);
+	if (strcmp(k, "checkpoint_interval_s") == 0)
+		return parse_u32(p, k, v, 1, 86400,
+		    &c->audit_checkpoint_interval_s);
+	return fail(p, "unknown key \"%s\" in [audit]", k);
+}
+
 static bool
 valid_name(const char *s, size_t max)
 {
@@ -532,6 +548,8 @@ on_entry(void *user, const char *section, const char *name,
 		return on_agencies(p, name, value);
 	if (strcmp(section, "actions") == 0)
 		return on_actions(p, name, value);
+	if (strcmp(section, "audit") == 0)
+		return on_audit(p, name, value);
 	if (strncmp(section, "endpoint.", 9) == 0) {
 		if (p->ep == NULL || strcmp(p->ep->name, section + 9) != 0)
 			if (!begin_endpoint(p, section + 9))

@@ -14,6 +14,7 @@
  *   [agencies] cert, key, ca, module_dir, ref_key, query_margin_ms
  *   [actions]  state_dir, state_map_mb, fee_margin_percent,
  *              resolver_max_backoff_s
+ *   [audit]    checkpoint_records, checkpoint_interval_s
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
  */
@@ -107,6 +108,11 @@ struct ck_config {
 	uint32_t state_map_mb;		/* LMDB map size (restart) */
 	uint32_t fee_margin_percent;	/* frozen may exceed the claim by this */
 	uint32_t resolver_max_backoff_s;/* between re-sends of unknown ones */
+
+	/* [audit] — the trail in state.mdb (audit.h) */
+	uint32_t audit_checkpoint_records;	/* 1000: a signed checkpoint
+						   after this many records */
+	uint32_t audit_checkpoint_interval_s;	/* 300: or this long */
 
 	struct ck_endpoint_conf endpoints[CK_MAX_ENDPOINTS];
 	size_t nendpoints;

@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "actions.h"
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "grpc_frame.h"
@@ -41,6 +42,7 @@ struct leg {
 	void *handle;
 	bool done;
 	uint64_t started;
+	uint64_t ended;			/* when its adapter answered */
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
 	size_t nresults, cap;
@@ -367,6 +369,7 @@ on_leg_done(void *arg, const struct ck_result *res)
 
 	leg->done = true;
 	leg->handle = NULL;
+	leg->ended = ck_mono_usec();
 	q->pending--;
 	for (size_t i = 0; i < res->nsources; i++) {
 		const struct ck_source_result *sr = &res->sources[i];
@@ -431,6 +434,42 @@ on_query_cancel(struct ck_call *call)
 	}
 }
 
+/* What every agency call of this query shares in the audit trail. */
+static void
+audit_base(struct query *q, struct ck_audit_rec *a)
+{
+	struct ck_call *call = q->call;
+
+	memset(a, 0, sizeof(*a));
+	a->kind = CK_AUDIT_AGENCY_CALL;
+	a->origin = call->origin;
+	a->time = ck_clock_now();
+	ck_strlcpy(a->call_id, call->log_id, sizeof(a->call_id));
+	ck_strlcpy(a->client, call->peer->name, sizeof(a->client));
+	ck_strlcpy(a->method, call->method->path, sizeof(a->method));
+	ck_audit_from_request(q->fo->audit, call->request, a);
+}
+
+/* One record per source asked, batched (a Query changes nothing: see
+ * audit.h). */
+static void
+audit_source(struct query *q, const struct leg *leg,
+    const Chakong__V1__SourceResult *r, const struct ck_audit_rec *base)
+{
+	struct ck_audit_rec a = *base;
+
+	a.categories = r->category > 0 && r->category < 32 ?
+	    1u << r->category : 0;
+	ck_strlcpy(a.source, r->source, sizeof(a.source));
+	a.source_status = r->status;
+	a.assets = (int32_t)r->n_assets;
+	a.latency_us = (int64_t)((leg->ended != 0 ? leg->ended :
+	    ck_mono_usec()) - leg->started);
+	if (ck_audit_submit(q->fo->audit, &a) != 0)
+		log_err(q->call->log_id, "audit: out of memory: an agency "
+		    "call's record is lost");
+}
+
 /* Append the results in order: per adapter, per source; a source with no
  * result by now did not answer in time. */
 static void
@@ -438,6 +477,7 @@ query_finish(struct query *q)
 {
 	struct ck_call *call = q->call;
 	Chakong__V1__QueryReply reply = CHAKONG__V1__QUERY_REPLY__INIT;
+	struct ck_audit_rec abase;
 	size_t total = 0;
 	uint32_t served = 0;
 
@@ -456,6 +496,8 @@ query_finish(struct query *q)
 		    "server out of memory");
 		return;
 	}
+	if (q->fo->audit != NULL)
+		audit_base(q, &abase);
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 
@@ -471,8 +513,11 @@ query_finish(struct query *q)
 				    "this source" : "no answer before the "
 				    "deadline");
 			}
-			if (r != NULL)
-				reply.sources[reply.n_sources++] = r;
+			if (r == NULL)
+				continue;
+			reply.sources[reply.n_sources++] = r;
+			if (q->fo->audit != NULL)
+				audit_source(q, leg, r, &abase);
 		}
 	}
 	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {

@@ -12,12 +12,14 @@
 struct ck_adapters;
 struct ck_refkeys;
 struct ck_actions;
+struct ck_audit;
 
 /* What Query fans out with: process-wide, set up at start-up. */
 struct ck_fanout {
 	struct ck_adapters *adapters;	/* NULL: none configured */
 	struct ck_refkeys *refkeys;	/* NULL: refs not issued */
 	struct ck_actions *actions;	/* NULL: no journal to keep current */
+	struct ck_audit *audit;		/* NULL: agency calls not audited */
 };
 
 /* A validated query. Strings are borrowed for the call's life. */

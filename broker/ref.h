@@ -42,6 +42,8 @@ struct ck_refkeys;
 /* Read the key file (refused if group or others can read it). */
 int ck_refkeys_load(const char *path, struct ck_refkeys **out, char *err,
     size_t errlen);
+/* How many keys the file held (key_index runs below this). */
+size_t ck_refkeys_count(const struct ck_refkeys *keys);
 /* Wipes the keys; NULL-safe. */
 void ck_refkeys_free(struct ck_refkeys *keys);
 

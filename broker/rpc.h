@@ -60,6 +60,13 @@ struct ck_call {
 	uint64_t deadline;		/* ck_mono_usec() when it expires */
 	uint64_t started;		/* ck_mono_usec() at arrival */
 
+	/* the audit trail (audit.h): why the call was made (enum
+	 * ck_audit_origin; 0 = interactive, set by whoever makes a call on
+	 * someone's behalf), and whether its record is already written with
+	 * its journal record (actions.c) */
+	int origin;
+	bool audit_done;
+
 	/* set by handlers that answer later */
 	void (*on_cancel)(struct ck_call *call);
 	void *handler_data;

@@ -203,6 +203,17 @@ on_drained(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static struct ck_call_hooks hooks;
+
+void
+ck_server_set_call_hooks(const struct ck_call_hooks *h)
+{
+	if (h != NULL)
+		hooks = *h;
+	else
+		memset(&hooks, 0, sizeof(hooks));
+}
+
 static void
 stream_cancel(struct stream *s)
 {
@@ -230,6 +241,10 @@ stream_free(struct stream *s)
 		    s->log_id, "call %.*s from %s ended without an answer "
 		    "(client cancelled or connection closed)",
 		    (int)s->path_len, s->path, c->peer.name);
+		if (s->state == STREAM_RUNNING && hooks.done != NULL)
+			hooks.done(hooks.arg, &s->call, s->path, s->path_len,
+			    CK_GRPC_CANCELLED,
+			    ck_mono_usec() - s->call.started);
 	}
 	ck_metrics_call_finished();
 	if (s->deadline_ev != NULL)
@@ -323,6 +338,9 @@ observe(struct stream *s, int code)
 	    "call %.*s peer=%s status=%s ms=%.3f", (int)s->path_len, s->path,
 	    s->conn->peer.name[0] ? s->conn->peer.name : "-",
 	    ck_grpc_status_name(code), (double)usec / 1000.0);
+	if (hooks.done != NULL)
+		hooks.done(hooks.arg, &s->call, s->path, s->path_len, code,
+		    usec);
 }
 
 static void
@@ -561,8 +579,16 @@ stream_dispatch(struct stream *s)
 		return;
 	}
 	ck_grpc_decoder_reset(&s->dec);
-	s->state = STREAM_RUNNING;
 	s->call.cfg = s->conn->cfg;
+	if (hooks.admit != NULL) {
+		const char *why = "refused";
+
+		if (!hooks.admit(hooks.arg, &s->call, &why)) {
+			stream_answer(s, CK_GRPC_UNAVAILABLE, why);
+			return;
+		}
+	}
+	s->state = STREAM_RUNNING;
 	m->handler(&s->call);
 }
 
