@@ -342,7 +342,6 @@ find_last_checkpoint(MDB_txn *txn, struct ck_audit *au)
 	}
 	mdb_cursor_close(cur);
 	au->ckpt_known = true;
-	au->last_ckpt_usec = ck_mono_usec();
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : ck_mdb_err(rc,
 	    "audit: looking for the last checkpoint");
 }
@@ -357,6 +356,8 @@ maybe_checkpoint(MDB_txn *txn, struct flush *f)
 	size_t len;
 	int rc;
 
+	if (au->last_ckpt_usec == 0 || au->last_ckpt_usec > now)
+		au->last_ckpt_usec = now;	/* the interval starts now */
 	if (!au->ckpt_known && (rc = find_last_checkpoint(txn, au)) != 0)
 		return rc;
 	if ((rc = chain_head(txn, au->dbi, &seq, prev, NULL)) != 0)
