@@ -2059,7 +2059,7 @@ ck_actions_write_json(const struct ck_actions *A, struct evbuffer *out)
 	    "\"refused\":%llu,\"conflicts\":%llu,\"replays\":%llu,"
 	    "\"resends\":%llu,\"not_sent\":%llu,\"unknown\":%llu,"
 	    "\"journal\":{\"commits\":%llu,\"jobs\":%llu,\"max_batch\":%llu,"
-	    "\"commit_ms_max\":%.3f,\"used_bytes\":%zu,\"map_bytes\":%zu}}",
+	    "\"commit_ms_max\":%.3f,\"used_bytes\":%zu,\"map_bytes\":%zu}",
 	    (unsigned long long)A->intents, (unsigned long long)A->finals,
 	    A->npending, (unsigned long long)A->refused,
 	    (unsigned long long)A->conflicts, (unsigned long long)A->replays,
@@ -2067,4 +2067,18 @@ ck_actions_write_json(const struct ck_actions *A, struct evbuffer *out)
 	    (unsigned long long)A->unknown, (unsigned long long)st.commits,
 	    (unsigned long long)st.jobs, (unsigned long long)st.max_batch,
 	    (double)st.commit_usec_max / 1000.0, st.used_bytes, st.map_size);
+	if (A->audit != NULL) {
+		struct ck_audit_stats as;
+		const char *why = "";
+
+		ck_audit_get_stats(A->audit, &as);
+		evbuffer_add_printf(out, ",\"audit\":{\"batched\":%llu,"
+		    "\"written\":%llu,\"failed\":%llu,\"checkpoints\":%llu,"
+		    "\"ok\":%s}", (unsigned long long)as.submitted,
+		    (unsigned long long)as.written,
+		    (unsigned long long)as.failed,
+		    (unsigned long long)as.checkpoints,
+		    ck_audit_ready(A->audit, &why) ? "true" : "false");
+	}
+	evbuffer_add(out, "}", 1);
 }

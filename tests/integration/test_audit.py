@@ -131,6 +131,9 @@ def test_verify_after_mixed_run(st, run):
     assert all(x["origin"] == "interactive" for x in q1)
     # sequence numbers from 1 without gaps
     assert [x["seq"] for x in recs] == list(range(1, len(recs) + 1))
+    au = st.status_json()["actions"]["audit"]
+    assert au["ok"] is True and au["failed"] == 0, au
+    assert au["written"] > 0 and au["checkpoints"] >= 1, au
 
 
 def test_export_by_case(st, run):
