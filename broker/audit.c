@@ -284,22 +284,38 @@ store_at(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, uint8_t *val, size_t len)
 	    "audit: append");
 }
 
+/* Append r after the head (*seq, head) and move the head onto it. */
+static int
+append_at(MDB_txn *txn, struct ck_audit *au, const struct ck_audit_rec *r,
+    uint64_t *seq, uint8_t head[CK_AUDIT_HASH])
+{
+	uint8_t *val;
+	size_t len;
+	int rc;
+
+	rc = ck_audit_encode(r, *seq + 1, head, au->key, &val, &len);
+	if (rc != 0)
+		return rc;
+	rc = store_at(txn, au->dbi, *seq + 1, val, len);
+	if (rc == 0) {
+		(*seq)++;
+		SHA256(val, len, head);
+	}
+	free(val);
+	return rc;
+}
+
 int
 ck_audit_append(MDB_txn *txn, struct ck_audit *au,
     const struct ck_audit_rec *r)
 {
-	uint8_t prev[CK_AUDIT_HASH], *val;
+	uint8_t head[CK_AUDIT_HASH];
 	uint64_t seq;
-	size_t len;
 	int rc;
 
-	if ((rc = chain_head(txn, au->dbi, &seq, prev, NULL)) != 0)
+	if ((rc = chain_head(txn, au->dbi, &seq, head, NULL)) != 0)
 		return rc;
-	if ((rc = ck_audit_encode(r, seq + 1, prev, au->key, &val, &len)) != 0)
-		return rc;
-	rc = store_at(txn, au->dbi, seq + 1, val, len);
-	free(val);
-	return rc;
+	return append_at(txn, au, r, &seq, head);
 }
 
 static bool
@@ -411,8 +427,16 @@ flush_job(MDB_txn *txn, void *arg)
 	au->nqueued = 0;
 	au->job_queued = false;
 	pthread_mutex_unlock(&au->lock);
+	if (STAILQ_EMPTY(&f->recs))
+		return maybe_checkpoint(txn, f);
+	/* one look at the chain's head per batch, then follow our own */
+	uint8_t head[CK_AUDIT_HASH];
+	uint64_t seq;
+
+	if ((rc = chain_head(txn, au->dbi, &seq, head, NULL)) != 0)
+		return rc;
 	STAILQ_FOREACH(p, &f->recs, link)
-		if ((rc = ck_audit_append(txn, au, &p->rec)) != 0)
+		if ((rc = append_at(txn, au, &p->rec, &seq, head)) != 0)
 			return rc;
 	return maybe_checkpoint(txn, f);
 }
@@ -460,19 +484,13 @@ on_flushed(void *arg, int rc)
 	flush_free(f);
 }
 
-/* Queue a flush job unless one waits already. Caller holds no lock. */
+/* Queue a flush job (with `force`, a checkpoint whatever the count).
+ * The caller set job_queued under the lock. */
 static int
-schedule(struct ck_audit *au, bool force)
+submit_flush(struct ck_audit *au, bool force)
 {
 	struct flush *f;
-	bool need;
 
-	pthread_mutex_lock(&au->lock);
-	need = !au->job_queued;
-	au->job_queued = true;
-	pthread_mutex_unlock(&au->lock);
-	if (!need && !force)
-		return 0;
 	f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		goto fail;
@@ -491,10 +509,24 @@ fail:
 	return CK_ENOMEM;
 }
 
+/* Queue a flush job unless one waits already. */
+static int
+schedule(struct ck_audit *au, bool force)
+{
+	bool need;
+
+	pthread_mutex_lock(&au->lock);
+	need = !au->job_queued;
+	au->job_queued = true;
+	pthread_mutex_unlock(&au->lock);
+	return need || force ? submit_flush(au, force) : 0;
+}
+
 int
 ck_audit_submit(struct ck_audit *au, const struct ck_audit_rec *r)
 {
 	struct pending *p = malloc(sizeof(*p));
+	bool need;
 
 	if (p == NULL) {
 		au->last_error = CK_ENOMEM;
@@ -505,8 +537,10 @@ ck_audit_submit(struct ck_audit *au, const struct ck_audit_rec *r)
 	STAILQ_INSERT_TAIL(&au->queue, p, link);
 	au->nqueued++;
 	au->stats.submitted++;
+	need = !au->job_queued;
+	au->job_queued = true;
 	pthread_mutex_unlock(&au->lock);
-	return schedule(au, false);
+	return need ? submit_flush(au, false) : 0;
 }
 
 bool
@@ -744,7 +778,7 @@ ck_audit_from_request(struct ck_audit *au, const ProtobufCMessage *req,
 	id = str_of(debtor, "resident_id");
 	if (id[0] == '\0')
 		id = str_of(debtor, "uscc");
-	if (id[0] != '\0' && au->keys != NULL) {
+	if (id[0] != '\0' && au->keys != NULL && !r->has_debtor) {
 		ck_audit_hash(au, id, r->debtor);
 		r->has_debtor = true;
 	}

@@ -134,8 +134,9 @@ void ck_audit_call_done(void *arg, struct ck_call *call, const char *path,
 /* The normalised case number when `in` parses as one (any court
  * prefix), else `in` itself: what records hold and export compares. */
 void ck_audit_case_norm(const char *in, char *out, size_t outlen);
-/* Fill r's case, officer, request_id, debtor hash and categories from a
- * decoded request of any method (fields found by name). */
+/* Fill r's case, officer, request_id, debtor hash (unless r has one:
+ * the caller's is ck_audit_hash() too) and categories from a decoded
+ * request of any method (fields found by name). */
 void ck_audit_from_request(struct ck_audit *au, const ProtobufCMessage *req,
     struct ck_audit_rec *r);
 

@@ -447,6 +447,11 @@ audit_base(struct query *q, struct ck_audit_rec *a)
 	ck_strlcpy(a->call_id, call->log_id, sizeof(a->call_id));
 	ck_strlcpy(a->client, call->peer->name, sizeof(a->client));
 	ck_strlcpy(a->method, call->method->path, sizeof(a->method));
+	if (q->fo->refkeys != NULL) {
+		/* the query's own keyed hash: the audit's is the same one */
+		memcpy(a->debtor, q->debtor, sizeof(a->debtor));
+		a->has_debtor = true;
+	}
 	ck_audit_from_request(q->fo->audit, call->request, a);
 }
 
