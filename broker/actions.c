@@ -1972,6 +1972,7 @@ ck_actions_open(struct event_base *base, struct ck_config *cfg,
 	struct ck_audit_opts ao = {
 		.checkpoint_records = cfg->audit_checkpoint_records,
 		.checkpoint_interval_s = cfg->audit_checkpoint_interval_s,
+		.flush_ms = cfg->audit_flush_ms,
 		.key_file = cfg->key,
 		.keys = keys,
 	};

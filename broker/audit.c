@@ -53,7 +53,8 @@ struct flush {
 	struct pending_list recs;
 	size_t n;
 	bool force;		/* checkpoint whatever the count */
-	char line[1200];	/* the checkpoint's log line, if one */
+	char *lines;		/* the checkpoints' log lines, if any */
+	unsigned nckpt;
 };
 
 struct ck_audit {
@@ -63,7 +64,10 @@ struct ck_audit {
 	uint32_t ckpt_records, ckpt_interval_s;
 	const struct ck_refkeys *keys;
 	EVP_PKEY *key;
-	struct event *timer;
+	struct event *timer;		/* checkpoint interval */
+	struct event *flush_ev;		/* flush_ms after the first record */
+	struct timeval flush_tv;
+	bool flush_armed;		/* loop only */
 
 	pthread_mutex_t lock;		/* queue, queued, stats */
 	struct pending_list queue;
@@ -362,13 +366,34 @@ find_last_checkpoint(MDB_txn *txn, struct ck_audit *au)
 	    "audit: looking for the last checkpoint");
 }
 
+/* Keep the checkpoint's log line for on_flushed (logged once durable). */
+static void
+add_line(struct flush *f, const char *line)
+{
+	size_t have = f->lines != NULL ? strlen(f->lines) : 0;
+	size_t n = strlen(line);
+	char *p = realloc(f->lines, have + n + 2);
+
+	if (p == NULL)
+		return;	/* the record is in the chain; only the log copy lacks */
+	memcpy(p + have, line, n);
+	p[have + n] = '\n';
+	p[have + n + 1] = '\0';
+	f->lines = p;
+	f->nckpt++;
+}
+
+/* A signed checkpoint after the head (*seq, head) when due: every
+ * ckpt_records records, or ckpt_interval_s after the last one, or when
+ * forced (at_end: the batch is complete). */
 static int
-maybe_checkpoint(MDB_txn *txn, struct flush *f)
+maybe_checkpoint(MDB_txn *txn, struct flush *f, uint64_t *seq,
+    uint8_t head[CK_AUDIT_HASH], bool at_end)
 {
 	struct ck_audit *au = f->au;
 	struct ck_audit_rec r;
-	uint8_t prev[CK_AUDIT_HASH], *val;
-	uint64_t seq, now = ck_mono_usec();
+	uint8_t *val;
+	uint64_t now = ck_mono_usec();
 	size_t len;
 	int rc;
 
@@ -376,37 +401,39 @@ maybe_checkpoint(MDB_txn *txn, struct flush *f)
 		au->last_ckpt_usec = now;	/* the interval starts now */
 	if (!au->ckpt_known && (rc = find_last_checkpoint(txn, au)) != 0)
 		return rc;
-	if ((rc = chain_head(txn, au->dbi, &seq, prev, NULL)) != 0)
-		return rc;
-	if (seq <= au->last_ckpt_seq)
+	if (*seq <= au->last_ckpt_seq)
 		return 0;	/* nothing new since the last one */
-	if (seq - au->last_ckpt_seq < au->ckpt_records && !f->force &&
-	    now - au->last_ckpt_usec < (uint64_t)au->ckpt_interval_s *
-	    1000000u)
+	if (*seq - au->last_ckpt_seq < au->ckpt_records &&
+	    !(at_end && f->force) && !(at_end && now - au->last_ckpt_usec >=
+	    (uint64_t)au->ckpt_interval_s * 1000000u))
 		return 0;
 	memset(&r, 0, sizeof(r));
 	r.kind = CK_AUDIT_CHECKPOINT;
 	r.time = ck_clock_now();
 	r.origin = CK_ORIGIN_INTERACTIVE;
-	if ((rc = ck_audit_encode(&r, seq + 1, prev, au->key, &val, &len)) != 0)
+	rc = ck_audit_encode(&r, *seq + 1, head, au->key, &val, &len);
+	if (rc != 0)
 		return rc;
-	rc = store_at(txn, au->dbi, seq + 1, val, len);
-	if (rc == 0) {
+	if ((rc = store_at(txn, au->dbi, *seq + 1, val, len)) == 0) {
 		AuditRecord *m = chakong__internal__v1__audit_record__unpack(
 		    NULL, len - 1, val + 1);
-		char h[2 * CK_AUDIT_HASH + 1], s[2 * 520 + 1] = "";
+		char h[2 * CK_AUDIT_HASH + 1], sig[2 * 520 + 1] = "";
+		char line[1200];
 
-		ck_hex(prev, sizeof(prev), h);
+		ck_hex(head, CK_AUDIT_HASH, h);
 		if (m != NULL && m->signature.len <= 520)
-			ck_hex(m->signature.data, m->signature.len, s);
-		snprintf(f->line, sizeof(f->line), "audit checkpoint seq=%llu "
+			ck_hex(m->signature.data, m->signature.len, sig);
+		snprintf(line, sizeof(line), "audit checkpoint seq=%llu "
 		    "covers=1..%llu time=%lld head=%s sig=%s",
-		    (unsigned long long)(seq + 1), (unsigned long long)seq,
-		    (long long)r.time, h, s);
+		    (unsigned long long)(*seq + 1), (unsigned long long)*seq,
+		    (long long)r.time, h, sig);
 		if (m != NULL)
 			chakong__internal__v1__audit_record__free_unpacked(m,
 			    NULL);
-		au->last_ckpt_seq = seq + 1;
+		add_line(f, line);
+		(*seq)++;
+		SHA256(val, len, head);
+		au->last_ckpt_seq = *seq;
 		au->last_ckpt_usec = now;
 	}
 	free(val);
@@ -418,8 +445,10 @@ flush_job(MDB_txn *txn, void *arg)
 {
 	struct flush *f = arg;
 	struct ck_audit *au = f->au;
+	uint8_t head[CK_AUDIT_HASH];
 	struct pending *p;
-	int rc = 0;
+	uint64_t seq;
+	int rc;
 
 	pthread_mutex_lock(&au->lock);
 	STAILQ_CONCAT(&f->recs, &au->queue);
@@ -427,18 +456,15 @@ flush_job(MDB_txn *txn, void *arg)
 	au->nqueued = 0;
 	au->job_queued = false;
 	pthread_mutex_unlock(&au->lock);
-	if (STAILQ_EMPTY(&f->recs))
-		return maybe_checkpoint(txn, f);
 	/* one look at the chain's head per batch, then follow our own */
-	uint8_t head[CK_AUDIT_HASH];
-	uint64_t seq;
-
 	if ((rc = chain_head(txn, au->dbi, &seq, head, NULL)) != 0)
 		return rc;
-	STAILQ_FOREACH(p, &f->recs, link)
-		if ((rc = append_at(txn, au, &p->rec, &seq, head)) != 0)
+	STAILQ_FOREACH(p, &f->recs, link) {
+		if ((rc = append_at(txn, au, &p->rec, &seq, head)) != 0 ||
+		    (rc = maybe_checkpoint(txn, f, &seq, head, false)) != 0)
 			return rc;
-	return maybe_checkpoint(txn, f);
+	}
+	return maybe_checkpoint(txn, f, &seq, head, true);
 }
 
 static void
@@ -450,6 +476,7 @@ flush_free(struct flush *f)
 		STAILQ_REMOVE_HEAD(&f->recs, link);
 		free(p);
 	}
+	free(f->lines);
 	free(f);
 }
 
@@ -463,8 +490,7 @@ on_flushed(void *arg, int rc)
 	pthread_mutex_lock(&au->lock);
 	if (rc == 0) {
 		au->stats.written += f->n;
-		if (f->line[0] != '\0')
-			au->stats.checkpoints++;
+		au->stats.checkpoints += f->nckpt;
 	} else {
 		au->stats.failed += f->n;
 	}
@@ -473,8 +499,11 @@ on_flushed(void *arg, int rc)
 		if (au->last_error != 0)
 			log_notice(NULL, "audit: records are written again");
 		au->last_error = 0;
-		if (f->line[0] != '\0')
-			log_notice(NULL, "%s", f->line);
+		for (char *l = f->lines, *nl; l != NULL && *l != '\0';
+		    l = nl + 1) {
+			nl = strchr(l, '\n');
+			log_notice(NULL, "%.*s", (int)(nl - l), l);
+		}
 	} else {
 		au->last_error = rc;
 		log_err(NULL, "audit: %zu record%s could not be written (%s); "
@@ -522,6 +551,18 @@ schedule(struct ck_audit *au, bool force)
 	return need || force ? submit_flush(au, force) : 0;
 }
 
+/* The first record of a batch waited flush_ms: time to write them all. */
+static void
+on_flush_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct ck_audit *au = arg;
+
+	(void)fd;
+	(void)what;
+	au->flush_armed = false;
+	schedule(au, false);
+}
+
 int
 ck_audit_submit(struct ck_audit *au, const struct ck_audit_rec *r)
 {
@@ -537,9 +578,17 @@ ck_audit_submit(struct ck_audit *au, const struct ck_audit_rec *r)
 	STAILQ_INSERT_TAIL(&au->queue, p, link);
 	au->nqueued++;
 	au->stats.submitted++;
-	need = !au->job_queued;
-	au->job_queued = true;
+	need = !au->job_queued && au->flush_ev == NULL;
+	if (need)
+		au->job_queued = true;
 	pthread_mutex_unlock(&au->lock);
+	if (au->flush_ev != NULL) {
+		/* gather flush_ms of records into one commit */
+		if (!au->flush_armed && evtimer_add(au->flush_ev,
+		    &au->flush_tv) == 0)
+			au->flush_armed = true;
+		return au->flush_armed ? 0 : schedule(au, false);
+	}
 	return need ? submit_flush(au, false) : 0;
 }
 
@@ -623,6 +672,16 @@ ck_audit_open(struct event_base *base, struct ck_store *st, MDB_dbi dbi,
 	STAILQ_INIT(&au->queue);
 	if ((rc = load_key(o->key_file, &au->key, err, errlen)) != 0)
 		goto fail;
+	if (base != NULL && o->flush_ms > 0) {
+		au->flush_tv.tv_sec = o->flush_ms / 1000;
+		au->flush_tv.tv_usec = (suseconds_t)(o->flush_ms % 1000) * 1000;
+		au->flush_ev = evtimer_new(base, on_flush_due, au);
+		if (au->flush_ev == NULL) {
+			snprintf(err, errlen, "audit: cannot start the timer");
+			rc = CK_ENOMEM;
+			goto fail;
+		}
+	}
 	if (base != NULL) {
 		struct timeval tv = { .tv_sec = au->ckpt_interval_s };
 
@@ -636,6 +695,8 @@ ck_audit_open(struct event_base *base, struct ck_store *st, MDB_dbi dbi,
 	*out = au;
 	return 0;
 fail:
+	if (au->flush_ev != NULL)
+		event_free(au->flush_ev);
 	if (au->timer != NULL)
 		event_free(au->timer);
 	EVP_PKEY_free(au->key);
@@ -652,6 +713,10 @@ ck_audit_finish(struct ck_audit *au)
 	if (au->timer != NULL)
 		event_free(au->timer);
 	au->timer = NULL;
+	if (au->flush_ev != NULL)
+		event_free(au->flush_ev);
+	au->flush_ev = NULL;
+	au->flush_armed = false;
 	if (schedule(au, true) != 0)
 		log_warn(NULL, "audit: no final checkpoint (out of memory)");
 }
@@ -669,6 +734,8 @@ ck_audit_close(struct ck_audit *au)
 	}
 	if (au->timer != NULL)
 		event_free(au->timer);
+	if (au->flush_ev != NULL)
+		event_free(au->flush_ev);
 	EVP_PKEY_free(au->key);
 	pthread_mutex_destroy(&au->lock);
 	free(au);

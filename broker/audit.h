@@ -16,9 +16,9 @@
  *    journal record, or neither does — an acknowledged state-changing
  *    request is never without its record;
  *  - ck_audit_submit() from the loop (queries, refusals, agency calls of
- *    a query): copied to a queue that rides in the next group commit, so
- *    no commit per call. Such a record is written a few milliseconds
- *    after its reply; a crash in between loses it (documented: read-only
+ *    a query): copied to a queue written flush_ms after its first record
+ *    arrived, in one job of the next group commit, so no commit per call.
+ *    Such a record is written a few milliseconds after its reply; a crash in between loses it (documented: read-only
  *    and refused calls only). A failed write makes ck_audit_ready() false
  *    and the server refuses new calls until a write succeeds again.
  *
@@ -90,6 +90,8 @@ struct ck_audit_rec {
 struct ck_audit_opts {
 	uint32_t checkpoint_records;	/* a checkpoint after this many */
 	uint32_t checkpoint_interval_s;	/* or this long, if any were added */
+	uint32_t flush_ms;		/* queued records wait at most this
+					   long for company; 0: at once */
 	const char *key_file;		/* the broker's TLS private key */
 	const struct ck_refkeys *keys;	/* the debtor's keyed hash */
 };

@@ -62,6 +62,7 @@ ck_config_defaults(struct ck_config *cfg)
 	cfg->resolver_max_backoff_s = 60;
 	cfg->audit_checkpoint_records = 1000;
 	cfg->audit_checkpoint_interval_s = 300;
+	cfg->audit_flush_ms = 5;
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -377,6 +378,8 @@ on_audit(struct parse *p, const char *k, const char *v)
 	if (strcmp(k, "checkpoint_interval_s") == 0)
 		return parse_u32(p, k, v, 1, 86400,
 		    &c->audit_checkpoint_interval_s);
+	if (strcmp(k, "flush_ms") == 0)
+		return parse_u32(p, k, v, 0, 1000, &c->audit_flush_ms);
 	return fail(p, "unknown key \"%s\" in [audit]", k);
 }
 

@@ -14,7 +14,7 @@
  *   [agencies] cert, key, ca, module_dir, ref_key, query_margin_ms
  *   [actions]  state_dir, state_map_mb, fee_margin_percent,
  *              resolver_max_backoff_s
- *   [audit]    checkpoint_records, checkpoint_interval_s
+ *   [audit]    checkpoint_records, checkpoint_interval_s, flush_ms
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
  */
@@ -113,6 +113,8 @@ struct ck_config {
 	uint32_t audit_checkpoint_records;	/* 1000: a signed checkpoint
 						   after this many records */
 	uint32_t audit_checkpoint_interval_s;	/* 300: or this long */
+	uint32_t audit_flush_ms;		/* 5: queued records wait at
+						   most this for one commit */
 
 	struct ck_endpoint_conf endpoints[CK_MAX_ENDPOINTS];
 	size_t nendpoints;
