@@ -23,7 +23,6 @@
 
 #include <event2/event.h>
 #include <openssl/pem.h>
-#include <openssl/sha.h>
 
 #include "chakong/grpc_status.h"
 #include "chakong/status.h"
@@ -64,6 +63,7 @@ struct ck_audit {
 	uint32_t ckpt_records, ckpt_interval_s;
 	const struct ck_refkeys *keys;
 	EVP_PKEY *key;
+	EVP_MD_CTX *sha;		/* the writer thread's */
 	struct event *timer;		/* checkpoint interval */
 	struct event *flush_ev;		/* flush_ms after the first record */
 	struct timeval flush_tv;
@@ -102,6 +102,36 @@ get_be64(const uint8_t *p)
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+/*
+ * SHA-256 through a context kept by the caller: OpenSSL 3's one-shot
+ * SHA256() fetches the algorithm (locks, reference counts) on every call,
+ * which a record written per agency call would pay several times.
+ */
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha_md;
+
+static void
+sha_fetch(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static EVP_MD_CTX *
+sha_ctx_new(void)
+{
+	pthread_once(&sha_once, sha_fetch);
+	return sha_md != NULL ? EVP_MD_CTX_new() : NULL;
+}
+
+static void
+sha256(EVP_MD_CTX *ctx, const void *d, size_t n, uint8_t out[CK_AUDIT_HASH])
+{
+	if (EVP_DigestInit_ex2(ctx, sha_md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, d, n) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		memset(out, 0, CK_AUDIT_HASH);	/* never matches a chain */
 }
 
 size_t
@@ -168,8 +198,8 @@ verify_sig(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig,
 	return ok;
 }
 
-int
-ck_audit_encode(const struct ck_audit_rec *r, uint64_t seq,
+static int
+encode(EVP_MD_CTX *sha, const struct ck_audit_rec *r, uint64_t seq,
     const uint8_t prev[CK_AUDIT_HASH], EVP_PKEY *key, uint8_t **out,
     size_t *outlen)
 {
@@ -239,10 +269,26 @@ ck_audit_encode(const struct ck_audit_rec *r, uint64_t seq,
 		free(buf);
 		return CK_EPROTO;
 	}
-	SHA256(buf, n - CK_AUDIT_HASH, buf + n - CK_AUDIT_HASH);
+	sha256(sha, buf, n - CK_AUDIT_HASH, buf + n - CK_AUDIT_HASH);
 	*out = buf;
 	*outlen = n;
 	return 0;
+}
+
+int
+ck_audit_encode(const struct ck_audit_rec *r, uint64_t seq,
+    const uint8_t prev[CK_AUDIT_HASH], EVP_PKEY *key, uint8_t **out,
+    size_t *outlen)
+{
+	EVP_MD_CTX *sha = sha_ctx_new();
+	int rc;
+
+	*out = NULL;
+	if (sha == NULL)
+		return CK_ENOMEM;
+	rc = encode(sha, r, seq, prev, key, out, outlen);
+	EVP_MD_CTX_free(sha);
+	return rc;
 }
 
 /* ---- the writer's side ---------------------------------------------------- */
@@ -250,9 +296,10 @@ ck_audit_encode(const struct ck_audit_rec *r, uint64_t seq,
 /* The last record's sequence number and the hash of its stored value
  * (0 and zeros when the trail is empty). */
 static int
-chain_head(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq, uint8_t h[CK_AUDIT_HASH],
-    MDB_val *val)
+chain_head(MDB_txn *txn, struct ck_audit *au, uint64_t *seq,
+    uint8_t h[CK_AUDIT_HASH])
 {
+	MDB_dbi dbi = au->dbi;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
@@ -271,9 +318,7 @@ chain_head(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq, uint8_t h[CK_AUDIT_HASH],
 	if (k.mv_size != 8)
 		return CK_EPROTO;
 	*seq = get_be64(k.mv_data);
-	SHA256(v.mv_data, v.mv_size, h);
-	if (val != NULL)
-		*val = v;
+	sha256(au->sha, v.mv_data, v.mv_size, h);
 	return 0;
 }
 
@@ -297,13 +342,13 @@ append_at(MDB_txn *txn, struct ck_audit *au, const struct ck_audit_rec *r,
 	size_t len;
 	int rc;
 
-	rc = ck_audit_encode(r, *seq + 1, head, au->key, &val, &len);
+	rc = encode(au->sha, r, *seq + 1, head, au->key, &val, &len);
 	if (rc != 0)
 		return rc;
 	rc = store_at(txn, au->dbi, *seq + 1, val, len);
 	if (rc == 0) {
 		(*seq)++;
-		SHA256(val, len, head);
+		sha256(au->sha, val, len, head);
 	}
 	free(val);
 	return rc;
@@ -317,7 +362,7 @@ ck_audit_append(MDB_txn *txn, struct ck_audit *au,
 	uint64_t seq;
 	int rc;
 
-	if ((rc = chain_head(txn, au->dbi, &seq, head, NULL)) != 0)
+	if ((rc = chain_head(txn, au, &seq, head)) != 0)
 		return rc;
 	return append_at(txn, au, r, &seq, head);
 }
@@ -411,7 +456,7 @@ maybe_checkpoint(MDB_txn *txn, struct flush *f, uint64_t *seq,
 	r.kind = CK_AUDIT_CHECKPOINT;
 	r.time = ck_clock_now();
 	r.origin = CK_ORIGIN_INTERACTIVE;
-	rc = ck_audit_encode(&r, *seq + 1, head, au->key, &val, &len);
+	rc = encode(au->sha, &r, *seq + 1, head, au->key, &val, &len);
 	if (rc != 0)
 		return rc;
 	if ((rc = store_at(txn, au->dbi, *seq + 1, val, len)) == 0) {
@@ -432,7 +477,7 @@ maybe_checkpoint(MDB_txn *txn, struct flush *f, uint64_t *seq,
 			    NULL);
 		add_line(f, line);
 		(*seq)++;
-		SHA256(val, len, head);
+		sha256(au->sha, val, len, head);
 		au->last_ckpt_seq = *seq;
 		au->last_ckpt_usec = now;
 	}
@@ -457,7 +502,7 @@ flush_job(MDB_txn *txn, void *arg)
 	au->job_queued = false;
 	pthread_mutex_unlock(&au->lock);
 	/* one look at the chain's head per batch, then follow our own */
-	if ((rc = chain_head(txn, au->dbi, &seq, head, NULL)) != 0)
+	if ((rc = chain_head(txn, au, &seq, head)) != 0)
 		return rc;
 	STAILQ_FOREACH(p, &f->recs, link) {
 		if ((rc = append_at(txn, au, &p->rec, &seq, head)) != 0 ||
@@ -672,6 +717,11 @@ ck_audit_open(struct event_base *base, struct ck_store *st, MDB_dbi dbi,
 	STAILQ_INIT(&au->queue);
 	if ((rc = load_key(o->key_file, &au->key, err, errlen)) != 0)
 		goto fail;
+	if ((au->sha = sha_ctx_new()) == NULL) {
+		snprintf(err, errlen, "audit: no SHA-256");
+		rc = CK_ENOMEM;
+		goto fail;
+	}
 	if (base != NULL && o->flush_ms > 0) {
 		au->flush_tv.tv_sec = o->flush_ms / 1000;
 		au->flush_tv.tv_usec = (suseconds_t)(o->flush_ms % 1000) * 1000;
@@ -699,6 +749,7 @@ fail:
 		event_free(au->flush_ev);
 	if (au->timer != NULL)
 		event_free(au->timer);
+	EVP_MD_CTX_free(au->sha);
 	EVP_PKEY_free(au->key);
 	pthread_mutex_destroy(&au->lock);
 	free(au);
@@ -736,6 +787,7 @@ ck_audit_close(struct ck_audit *au)
 		event_free(au->timer);
 	if (au->flush_ev != NULL)
 		event_free(au->flush_ev);
+	EVP_MD_CTX_free(au->sha);
 	EVP_PKEY_free(au->key);
 	pthread_mutex_destroy(&au->lock);
 	free(au);
@@ -905,13 +957,18 @@ ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *pub,
 	uint64_t want = 1;
 	MDB_cursor *cur;
 	MDB_val k, val;
+	EVP_MD_CTX *sha;
 	int rc;
 
 	memset(v, 0, sizeof(*v));
 	v->ok = true;
+	if ((sha = sha_ctx_new()) == NULL)
+		return CK_ENOMEM;
 	rc = mdb_cursor_open(txn, dbi, &cur);
-	if (rc != 0)
+	if (rc != 0) {
+		EVP_MD_CTX_free(sha);
 		return ck_mdb_err(rc, "audit: cursor");
+	}
 	for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT), want++) {
 		const uint8_t *b = val.mv_data;
@@ -945,7 +1002,7 @@ ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *pub,
 			    CK_AUDIT_VERSION);
 			break;
 		}
-		SHA256(b, n - CK_AUDIT_HASH, h);
+		sha256(sha, b, n - CK_AUDIT_HASH, h);
 		if (memcmp(h, b + n - CK_AUDIT_HASH, CK_AUDIT_HASH) != 0) {
 			bad(v, seq, "record %llu: its bytes do not match its "
 			    "own digest (edited)", (unsigned long long)seq);
@@ -987,9 +1044,10 @@ ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *pub,
 		chakong__internal__v1__audit_record__free_unpacked(m, NULL);
 		if (!v->ok)
 			break;
-		SHA256(b, n, prev);
+		sha256(sha, b, n, prev);
 	}
 	mdb_cursor_close(cur);
+	EVP_MD_CTX_free(sha);
 	if (rc != 0 && rc != MDB_NOTFOUND && v->ok)
 		return ck_mdb_err(rc, "audit: reading");
 	return 0;
