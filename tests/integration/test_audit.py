@@ -247,3 +247,41 @@ def test_verify_needs_the_broker_certificate(st, copy):
     assert "signature" in r.stdout
     r = ctl(st, "verify", "--state-dir", d)
     assert r.returncode == 0 and "NOT checked" in r.stdout, r.stdout
+
+
+def test_full_store_refuses_calls(fresh_stack, pb, apb):
+    """A state.mdb too small for more records: once an audit write fails,
+    every new call is refused UNAVAILABLE (a freeze included: nothing
+    reaches the agency), /readyz says why, and what was written still
+    verifies."""
+    s = fresh_stack(CK_ACTIONS_CONF="state_map_mb = 1\n")
+    ch = s.channel()
+    control = sim.Control(s, apb)
+    w = A.World(s, pb, apb, pb.broker_grpc.AssetBrokerStub(ch), control,
+                pb.testing_grpc.TestingStub(ch))
+    try:
+        zhang = w.subject(ZHANG)
+        case = A.new_case()
+        ref = w.ref(zhang, case, "bank:icbc")
+        refused = None
+        for _ in range(2000):
+            try:
+                w.query(zhang, case)
+            except grpc.RpcError as e:
+                refused = e
+                break
+        assert refused is not None, "the store never filled"
+        assert refused.code() == grpc.StatusCode.UNAVAILABLE
+        assert "audit trail cannot be written" in refused.details()
+        before = w.counters()
+        err = A.rpc_error(w.broker.Freeze, A.freeze_req(
+            pb, zhang, ref, case, claim=10_000_000, fen=100))
+        assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+        assert w.counters() == before, "a refused freeze reached the bank"
+        code, _, body = s.http_get("/readyz")
+        assert code == 503 and "audit" in body, (code, body)
+        r = verify(s)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        control.close()
+        ch.close()
