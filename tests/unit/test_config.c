@@ -306,6 +306,32 @@ test_agencies(void **state)
 	expect_error("[agencies]\nbogus = 1\n", 7, "unknown key");
 }
 
+/* [audit]: defaults, values, and errors naming the line. */
+static void
+test_audit_section(void **state)
+{
+	struct ck_config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_with("", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->audit_checkpoint_records, 1000);
+	assert_int_equal(cfg->audit_checkpoint_interval_s, 300);
+	assert_int_equal(cfg->audit_flush_ms, 5);
+	ck_config_free(cfg);
+	assert_int_equal(load_with("[audit]\ncheckpoint_records = 5\n"
+	    "checkpoint_interval_s = 60\nflush_ms = 0\n", &cfg, err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg->audit_checkpoint_records, 5);
+	assert_int_equal(cfg->audit_checkpoint_interval_s, 60);
+	assert_int_equal(cfg->audit_flush_ms, 0);
+	ck_config_free(cfg);
+	expect_error("[audit]\ncheckpoint_records = 0\n", 7,
+	    "checkpoint_records");
+	expect_error("[audit]\nflush_ms = 5000\n", 7, "flush_ms");
+	expect_error("[audit]\nbogus = 1\n", 7, "unknown key");
+}
+
 static void
 test_refcount_and_restart(void **state)
 {
@@ -336,6 +362,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_audit_section),
 		cmocka_unit_test(test_errors_name_lines),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_court_without_prefixes),
