@@ -925,6 +925,10 @@ ck_audit_call_done(void *arg, struct ck_call *call, const char *path,
 	memcpy(r.method, path, pathlen);
 	r.grpc_status = grpc_status;
 	r.latency_us = (int64_t)usec;
+	if (call->audit_debtor != NULL) {
+		memcpy(r.debtor, call->audit_debtor, sizeof(r.debtor));
+		r.has_debtor = true;
+	}
 	ck_audit_from_request(au, call->request, &r);
 	if (ck_audit_submit(au, &r) != 0)
 		log_err(call->log_id, "audit: out of memory: the record of "

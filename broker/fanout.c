@@ -591,8 +591,10 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->mask = fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
-	if (fo->refkeys != NULL)
+	if (fo->refkeys != NULL) {
 		ck_ref_debtor_hash(fo->refkeys, 0, q->debtor_id, q->debtor);
+		call->audit_debtor = q->debtor;	/* the audit's hash too */
+	}
 	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
 	budget = call->deadline > now + margin ? call->deadline - now - margin :
 	    0;

@@ -66,6 +66,9 @@ struct ck_call {
 	 * its journal record (actions.c) */
 	int origin;
 	bool audit_done;
+	const uint8_t *audit_debtor;	/* the debtor's keyed hash when a
+					   handler has it (16 bytes, lives
+					   as long as the call) */
 
 	/* set by handlers that answer later */
 	void (*on_cancel)(struct ck_call *call);
