@@ -954,7 +954,7 @@ bad(struct ck_audit_verdict *v, uint64_t seq, const char *fmt, ...)
 }
 
 int
-ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *pub,
+ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *const *pubs, size_t npubs,
     struct ck_audit_verdict *v)
 {
 	uint8_t prev[CK_AUDIT_HASH] = { 0 }, h[CK_AUDIT_HASH], msg[128];
@@ -1034,8 +1034,12 @@ ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *pub,
 			size_t len = ck_audit_sign_input(seq, m->time, prev,
 			    msg);
 
-			if (pub != NULL && !verify_sig(pub, msg, len,
-			    m->signature.data, m->signature.len)) {
+			bool good = npubs == 0;
+
+			for (size_t i = 0; i < npubs && !good; i++)
+				good = verify_sig(pubs[i], msg, len,
+				    m->signature.data, m->signature.len);
+			if (!good) {
 				bad(v, seq, "record %llu: a checkpoint whose "
 				    "signature does not verify with the "
 				    "broker's certificate",

@@ -176,10 +176,12 @@ struct ck_audit_verdict {
 /*
  * Walk the whole chain in dbi: sequence numbers from 1 without gaps, each
  * record's own digest, the sequence number it holds, its link to the one
- * before, and each checkpoint's signature with pub (NULL: signatures not
- * checked, said in why). Returns 0 (see v->ok) or < 0 for a read error.
+ * before, and each checkpoint's signature, which must verify with one of
+ * the npubs keys (the broker's certificates, old and new across a key
+ * change; none: signatures not checked). Returns 0 (see v->ok) or < 0
+ * for a read error.
  */
-int ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *pub,
-    struct ck_audit_verdict *v);
+int ck_audit_verify(MDB_txn *txn, MDB_dbi dbi, EVP_PKEY *const *pubs,
+    size_t npubs, struct ck_audit_verdict *v);
 
 #endif

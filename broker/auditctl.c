@@ -57,7 +57,8 @@ static const char usage_text[] =
     "[agencies] ref_key\n"
     "  --state-dir DIR  the state directory (overrides the config's)\n"
     "  --cert FILE      the broker's certificate (PEM): checks checkpoint "
-    "signatures\n"
+    "signatures;\n"
+    "                   repeat it for the certificates of earlier keys\n"
     "  --ref-key FILE   the broker's key file: --id searches by its keyed "
     "hash\n"
     "  --since T, --until T  Unix seconds or YYYY-MM-DD (UTC+8, whole "
@@ -68,8 +69,12 @@ static const char usage_text[] =
     "verify exits 0 when the chain is intact, 1 naming the first bad "
     "record.\n";
 
+#define MAX_CERTS 8
+
 struct opts {
-	const char *config, *state_dir, *cert, *ref_key;
+	const char *config, *state_dir, *ref_key;
+	const char *certs[MAX_CERTS];
+	size_t ncerts;
 	bool has_since, has_until;
 	int64_t since, until;
 	const char *kase, *id;
@@ -161,13 +166,17 @@ cmd_verify(const struct opts *o)
 	MDB_env *env = NULL;
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi;
-	EVP_PKEY *pub = NULL;
+	EVP_PKEY *pubs[MAX_CERTS];
+	size_t n = 0;
 	int rc;
 
-	if (o->cert != NULL && (pub = cert_key(o->cert)) == NULL)
-		return EX_CONFIG;
+	for (; n < o->ncerts; n++)
+		if ((pubs[n] = cert_key(o->certs[n])) == NULL) {
+			rc = EX_CONFIG;
+			goto out;
+		}
 	rc = open_env(o->state_dir, &env, &txn, &dbi);
-	if (rc == 0 && (rc = ck_audit_verify(txn, dbi, pub, &v)) != 0) {
+	if (rc == 0 && (rc = ck_audit_verify(txn, dbi, pubs, n, &v)) != 0) {
 		fprintf(stderr, "chakongctl audit: reading the trail: %s\n",
 		    ck_strerror(rc));
 		rc = EX_READ;
@@ -181,7 +190,7 @@ cmd_verify(const struct opts *o)
 		    "checkpoint%s%s", (unsigned long long)v.records,
 		    (unsigned long long)v.checkpoints,
 		    v.checkpoints == 1 ? "" : "s",
-		    pub == NULL ? " (signatures NOT checked: no --cert)" : "");
+		    n == 0 ? " (signatures NOT checked: no --cert)" : "");
 		if (v.last_checkpoint < v.records)
 			printf("; records %llu..%llu follow the last "
 			    "checkpoint", (unsigned long long)
@@ -192,7 +201,9 @@ cmd_verify(const struct opts *o)
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	mdb_env_close(env);
-	EVP_PKEY_free(pub);
+out:
+	while (n > 0)
+		EVP_PKEY_free(pubs[--n]);
 	return rc;
 }
 
@@ -426,7 +437,9 @@ ck_auditctl_main(int argc, char **argv)
 			o.state_dir = optarg;
 			break;
 		case OPT_CERT:
-			o.cert = optarg;
+			if (o.ncerts == MAX_CERTS)
+				usage_fail("--cert: at most 8%s", "");
+			o.certs[o.ncerts++] = optarg;
 			break;
 		case OPT_REFKEY:
 			o.ref_key = optarg;
@@ -466,8 +479,8 @@ ck_auditctl_main(int argc, char **argv)
 		}
 		if (o.state_dir == NULL)
 			o.state_dir = cfg->state_dir;
-		if (o.cert == NULL)
-			o.cert = cfg->cert;
+		if (o.ncerts == 0)
+			o.certs[o.ncerts++] = cfg->cert;
 		if (o.ref_key == NULL)
 			o.ref_key = cfg->ref_key;
 	}

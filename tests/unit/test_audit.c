@@ -258,7 +258,8 @@ verify(struct env *e, EVP_PKEY *pub, struct ck_audit_verdict *v)
 	MDB_txn *txn;
 
 	assert_int_equal(mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn), 0);
-	assert_int_equal(ck_audit_verify(txn, e->dbi, pub, v), 0);
+	assert_int_equal(ck_audit_verify(txn, e->dbi, &pub, pub != NULL, v),
+	    0);
 	mdb_txn_abort(txn);
 }
 
@@ -452,6 +453,18 @@ test_chain_wrong_signer(void **state)
 	assert_non_null(strstr(v.why, "signature"));
 	verify(&e, other, &v);
 	assert_true(v.ok);
+	/* across a key change: any of the broker's certificates */
+	{
+		EVP_PKEY *both[] = { key, other };
+		MDB_txn *txn;
+
+		assert_int_equal(mdb_txn_begin(e.env, NULL, MDB_RDONLY, &txn),
+		    0);
+		assert_int_equal(ck_audit_verify(txn, e.dbi, both, 2, &v), 0);
+		mdb_txn_abort(txn);
+		assert_true(v.ok);
+		assert_int_equal(v.checkpoints, 1);
+	}
 	env_close(&e);
 }
 
@@ -529,7 +542,7 @@ test_trail_batched(void **state)
 
 	st = store_open(base, "batched", 8u << 20);
 	assert_int_equal(ck_store_read_begin(st, &txn), 0);
-	assert_int_equal(ck_audit_verify(txn, ck_store_dbi(st, 0), key, &v),
+	assert_int_equal(ck_audit_verify(txn, ck_store_dbi(st, 0), &key, 1, &v),
 	    0);
 	ck_store_read_end(txn);
 	assert_true(v.ok);
@@ -575,7 +588,7 @@ test_trail_full(void **state)
 	assert_true(s.failed > 0);
 	/* what was written before is intact: a failed batch left no gap */
 	assert_int_equal(ck_store_read_begin(st, &txn), 0);
-	assert_int_equal(ck_audit_verify(txn, ck_store_dbi(st, 0), key, &v),
+	assert_int_equal(ck_audit_verify(txn, ck_store_dbi(st, 0), &key, 1, &v),
 	    0);
 	ck_store_read_end(txn);
 	assert_true(v.ok);
