@@ -422,11 +422,47 @@ cancel_legs(struct query *q)
 	}
 }
 
+static void audit_base(struct query *q, struct ck_audit_rec *a);
+static void audit_source(struct query *q, const struct leg *leg,
+    const Chakong__V1__SourceResult *r, const struct ck_audit_rec *base);
+
+/* The caller went away: the agency calls already made are audited all
+ * the same, the unanswered ones as cancelled. */
+static void
+audit_cancelled(struct query *q)
+{
+	struct ck_audit_rec base, a;
+
+	audit_base(q, &base);
+	for (size_t i = 0; i < q->nlegs; i++) {
+		struct leg *leg = &q->legs[i];
+
+		for (size_t j = 0; j < leg->nresults; j++) {
+			if (leg->results[j] != NULL) {
+				audit_source(q, leg, leg->results[j], &base);
+				continue;
+			}
+			if (j >= leg->ad->nsources)
+				continue;
+			a = base;
+			a.categories = CK_CATEGORY_BIT(leg_category(leg));
+			ck_strlcpy(a.source, leg->ad->sources[j],
+			    sizeof(a.source));
+			a.latency_us = (int64_t)(ck_mono_usec() - leg->started);
+			ck_strlcpy(a.note, "cancelled: the caller went away",
+			    sizeof(a.note));
+			ck_audit_submit(q->fo->audit, &a);
+		}
+	}
+}
+
 static void
 on_query_cancel(struct ck_call *call)
 {
 	struct query *q = call->handler_data;
 
+	if (q->fo->audit != NULL && q->nlegs > 0)
+		audit_cancelled(q);
 	cancel_legs(q);
 	if (q->timer != NULL) {
 		event_free(q->timer);

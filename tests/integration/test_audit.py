@@ -198,6 +198,35 @@ def test_checkpoints_in_the_log(st, run):
         assert ckpts[seq]["head"] == f["head"]
 
 
+def test_cancelled_query_is_audited(st, w, pb, run):
+    """A caller that goes away mid-query: its call and every agency call
+    already made are on the trail (the unanswered ones as cancelled)."""
+    zhang = run["zhang"]
+    case = A.new_case()
+    w.control.fault("icbc", hang_permille=1000)
+    try:
+        fut = w.broker.Query.future(pb.broker.QueryRequest(
+            case=A.case_ref(pb, case),
+            debtor=A.debtor(pb, zhang.rid, zhang.name),
+            categories=[pb.broker.CATEGORY_DEPOSIT]), timeout=30)
+        sim.wait_for(lambda: w.control.calls("icbc", "QueryAccounts") > 0,
+                     10, what="the call to reach icbc")
+        fut.cancel()
+        want = {"request", "agency_call"}
+        sim.wait_for(lambda: want <= {x["kind"] for x in
+                                      export(st, "--case", case)[0]},
+                     10, what="the cancelled query's records")
+    finally:
+        w.control.clear("icbc")
+    mine, _ = export(st, "--case", case)
+    req = [x for x in mine if x["kind"] == "request"]
+    assert len(req) == 1 and req[0]["status"] == "CANCELLED", req
+    icbc = [x for x in mine if x.get("source") == "bank:icbc"]
+    assert len(icbc) == 1 and "cancelled" in icbc[0].get("note", ""), icbc
+    banks = {x["source"] for x in mine if x["kind"] == "agency_call"}
+    assert len(banks) == 8, banks     # every bank endpoint was asked
+
+
 @pytest.fixture
 def copy(st, run, tmp_path):
     """A consistent copy of the live state.mdb to damage."""
