@@ -46,7 +46,7 @@ typedef Chakong__Internal__V1__AuditRecord AuditRecord;
 
 static const char usage_text[] =
     "usage: chakongctl audit verify [--config FILE] [--state-dir DIR] "
-    "[--cert FILE]\n"
+    "[--cert FILE] [--log FILE]\n"
     "       chakongctl audit export [--config FILE] [--state-dir DIR] "
     "[--ref-key FILE]\n"
     "                               [--since T] [--until T] [--case CASE] "
@@ -59,6 +59,8 @@ static const char usage_text[] =
     "  --cert FILE      the broker's certificate (PEM): checks checkpoint "
     "signatures;\n"
     "                   repeat it for the certificates of earlier keys\n"
+    "  --log FILE       chakongd's log: its checkpoint lines must be in "
+    "the trail\n"
     "  --ref-key FILE   the broker's key file: --id searches by its keyed "
     "hash\n"
     "  --since T, --until T  Unix seconds or YYYY-MM-DD (UTC+8, whole "
@@ -72,7 +74,7 @@ static const char usage_text[] =
 #define MAX_CERTS 8
 
 struct opts {
-	const char *config, *state_dir, *ref_key;
+	const char *config, *state_dir, *ref_key, *log;
 	const char *certs[MAX_CERTS];
 	size_t ncerts;
 	bool has_since, has_until;
@@ -159,6 +161,93 @@ cert_key(const char *path)
 	return k;
 }
 
+/* The value of "key=" in a log line, up to the next space, into out. */
+static bool
+log_field(const char *line, const char *key, char *out, size_t outlen)
+{
+	const char *p = strstr(line, key);
+	size_t n;
+
+	if (p == NULL)
+		return false;
+	p += strlen(key);
+	n = strcspn(p, " \r\n");
+	if (n == 0 || n >= outlen)
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+/*
+ * The checkpoints the daemon logged (the copy off the database) must be
+ * in the database as logged: a trail cut off after its last checkpoint
+ * verifies on its own, but not against the log. Returns true when all
+ * match, else fills v with the first that does not.
+ */
+static bool
+check_log(const char *path, MDB_txn *txn, MDB_dbi dbi,
+    struct ck_audit_verdict *v, unsigned *nlogged)
+{
+	char line[2048], head[2 * CK_AUDIT_HASH + 1], sig[2 * 520 + 1];
+	char seqs[24], hh[2 * CK_AUDIT_HASH + 1], hs[2 * 520 + 1];
+	FILE *fp = fopen(path, "r");
+	bool ok = true;
+
+	*nlogged = 0;
+	if (fp == NULL) {
+		v->ok = false;
+		snprintf(v->why, sizeof(v->why), "--log %s: %s", path,
+		    strerror(errno));
+		return false;
+	}
+	while (ok && fgets(line, sizeof(line), fp) != NULL) {
+		uint8_t kb[8];
+		MDB_val k = { 8, kb }, val;
+		AuditRecord *m = NULL;
+		uint64_t seq;
+
+		if (strstr(line, "audit checkpoint seq=") == NULL ||
+		    !log_field(line, "seq=", seqs, sizeof(seqs)) ||
+		    !log_field(line, "head=", head, sizeof(head)) ||
+		    !log_field(line, "sig=", sig, sizeof(sig)))
+			continue;
+		seq = strtoull(seqs, NULL, 10);
+		(*nlogged)++;
+		for (int i = 7; i >= 0; i--)
+			kb[7 - i] = (uint8_t)(seq >> (8 * i));
+		if (mdb_get(txn, dbi, &k, &val) == 0 && val.mv_size > 1)
+			m = chakong__internal__v1__audit_record__unpack(NULL,
+			    val.mv_size - 1, (const uint8_t *)val.mv_data + 1);
+		if (m == NULL) {
+			ok = false;
+			v->bad_seq = seq;
+			snprintf(v->why, sizeof(v->why), "record %llu: the "
+			    "log holds a checkpoint the database lacks (records "
+			    "removed from the end)", (unsigned long long)seq);
+			break;
+		}
+		hh[0] = hs[0] = '\0';
+		if (m->prev_hash.len == CK_AUDIT_HASH)
+			ck_hex(m->prev_hash.data, CK_AUDIT_HASH, hh);
+		if (m->signature.len <= 520)
+			ck_hex(m->signature.data, m->signature.len, hs);
+		if (m->kind !=
+		    CHAKONG__INTERNAL__V1__AUDIT_KIND__AUDIT_CHECKPOINT ||
+		    strcmp(hh, head) != 0 || strcmp(hs, sig) != 0) {
+			ok = false;
+			v->bad_seq = seq;
+			snprintf(v->why, sizeof(v->why), "record %llu: not the "
+			    "checkpoint the log holds for it",
+			    (unsigned long long)seq);
+		}
+		chakong__internal__v1__audit_record__free_unpacked(m, NULL);
+	}
+	fclose(fp);
+	v->ok = ok;
+	return ok;
+}
+
 static int
 cmd_verify(const struct opts *o)
 {
@@ -181,6 +270,10 @@ cmd_verify(const struct opts *o)
 		    ck_strerror(rc));
 		rc = EX_READ;
 	}
+	unsigned nlogged = 0;
+
+	if (rc == 0 && v.ok && o->log != NULL)
+		check_log(o->log, txn, dbi, &v, &nlogged);
 	if (rc == 0 && !v.ok) {
 		printf("audit trail BROKEN at record %llu: %s\n",
 		    (unsigned long long)v.bad_seq, v.why);
@@ -196,6 +289,10 @@ cmd_verify(const struct opts *o)
 			    "checkpoint", (unsigned long long)
 			    (v.last_checkpoint + 1),
 			    (unsigned long long)v.records);
+		if (o->log != NULL)
+			printf("; the %u checkpoint%s in %s match%s",
+			    nlogged, nlogged == 1 ? "" : "s", o->log,
+			    nlogged == 1 ? "es" : "");
 		printf("\n");
 	}
 	if (txn != NULL)
@@ -391,7 +488,7 @@ cmd_export(const struct opts *o)
 
 enum {
 	OPT_CONFIG = 1000, OPT_STATE, OPT_CERT, OPT_REFKEY, OPT_SINCE,
-	OPT_UNTIL, OPT_CASE, OPT_ID,
+	OPT_UNTIL, OPT_CASE, OPT_ID, OPT_LOG,
 };
 
 int
@@ -406,6 +503,7 @@ ck_auditctl_main(int argc, char **argv)
 		{ "until", required_argument, NULL, OPT_UNTIL },
 		{ "case", required_argument, NULL, OPT_CASE },
 		{ "id", required_argument, NULL, OPT_ID },
+		{ "log", required_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -462,6 +560,9 @@ ck_auditctl_main(int argc, char **argv)
 		case OPT_ID:
 			o.id = optarg;
 			break;
+		case OPT_LOG:
+			o.log = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -493,6 +594,8 @@ ck_auditctl_main(int argc, char **argv)
 			    "filters%s", "");
 		rc = cmd_verify(&o);
 	} else {
+		if (o.log != NULL)
+			usage_fail("--log is for verify%s", "");
 		rc = cmd_export(&o);
 	}
 	ck_config_free(cfg);

@@ -69,8 +69,10 @@ def export(st, *args, state=None):
     return [json.loads(line) for line in r.stdout.splitlines()], r.stdout
 
 
-def verify(st, state=None):
+def verify(st, state=None, log=False):
     extra = ["--state-dir", state] if state else []
+    if log:
+        extra += ["--log", st.log]
     return ctl(st, "verify", "--config", st.conf, *extra)
 
 
@@ -266,6 +268,24 @@ def test_swapped_records_are_named(st, copy):
     d, n = copy
     tamper(st, "swap", d, "2", str(n - 1))
     assert "swapped" in broken_at(st, d, 2)
+
+
+def test_cut_off_tail_is_caught_by_the_log(st, copy):
+    """Records removed from the end, the last checkpoint with them: the
+    chain alone still verifies, the checkpoints in the log do not."""
+    d, n = copy
+    r = verify(st, state=d, log=True)
+    assert r.returncode == 0 and "match" in r.stdout, r.stdout + r.stderr
+    recs, _ = export(st, state=d)
+    last = max(x["seq"] for x in recs if x["kind"] == "checkpoint")
+    for seq in range(n, last - 1, -1):
+        tamper(st, "delete", d, str(seq))
+    r = verify(st, state=d)
+    assert r.returncode == 0, r.stdout        # the limit of the chain alone
+    r = verify(st, state=d, log=True)
+    assert r.returncode == 1, r.stdout
+    assert f"BROKEN at record {last}:" in r.stdout, r.stdout
+    assert "lacks" in r.stdout
 
 
 def test_verify_needs_the_broker_certificate(st, copy):
