@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "actions.h"
+#include "watch.h"
 #include "chakong/status.h"
 #include "config.h"
 #include "fanout.h"
@@ -48,6 +49,7 @@ struct daemon {
 	struct ck_pool *pool;
 	struct ck_adapters *adapters;
 	struct ck_actions *actions;
+	struct ck_watch *watch;
 	struct ck_fanout fanout;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
 	int64_t started_at;
@@ -88,6 +90,12 @@ actions_json(const void *arg, struct evbuffer *out)
 }
 
 static void
+watch_json(void *arg, struct evbuffer *out)
+{
+	ck_watch_write_json(arg, out);
+}
+
+static void
 fill_status(void *arg, struct ck_status_snapshot *out)
 {
 	struct daemon *d = arg;
@@ -113,6 +121,10 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 	if (d->actions != NULL) {
 		out->actions_json = actions_json;
 		out->actions_arg = d->actions;
+	}
+	if (d->watch != NULL) {
+		out->watch_json = watch_json;
+		out->watch_arg = d->watch;
 	}
 	out->reloads = d->reloads;
 	out->reload_failures = d->reload_failures;
@@ -169,6 +181,7 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 		    "after a restart", what_);
 	ck_server_reload(d->srv, cfg, ctx);
 	ck_actions_reload(d->actions, cfg);
+	ck_watch_reload(d->watch, cfg);
 	SSL_CTX_free(ctx);
 	ck_config_free(d->cfg);
 	d->cfg = cfg;
@@ -274,6 +287,11 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 		return rv;
 	ck_rpc_set_actions(d->actions);
 	d->fanout.actions = d->actions;
+	rv = ck_watch_open(d->base, d->cfg, d->actions, &d->fanout,
+	    d->fanout.refkeys, &d->watch, err, errlen);
+	if (rv != 0)
+		return rv;
+	ck_rpc_set_watch(d->watch);
 	return 0;
 }
 
@@ -395,6 +413,8 @@ main(int argc, char **argv)
 
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
+	ck_rpc_set_watch(NULL);
+	ck_watch_close(d.watch);
 	ck_rpc_set_actions(NULL);
 	d.fanout.actions = NULL;
 	ck_actions_close(d.actions);

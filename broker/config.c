@@ -60,6 +60,7 @@ ck_config_defaults(struct ck_config *cfg)
 	cfg->state_map_mb = 1024;
 	cfg->fee_margin_percent = 5;
 	cfg->resolver_max_backoff_s = 60;
+	ck_watch_conf_defaults(&cfg->watch);
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -364,6 +365,16 @@ on_actions(struct parse *p, const char *k, const char *v)
 	return fail(p, "unknown key \"%s\" in [actions]", k);
 }
 
+static int
+on_watch(struct parse *p, const char *k, const char *v)
+{
+	char err[256];
+
+	if (ck_watch_conf_set(&p->cfg->watch, k, v, err, sizeof(err)) != 0)
+		return fail(p, "%s", err);
+	return 1;
+}
+
 static bool
 valid_name(const char *s, size_t max)
 {
@@ -532,6 +543,8 @@ on_entry(void *user, const char *section, const char *name,
 		return on_agencies(p, name, value);
 	if (strcmp(section, "actions") == 0)
 		return on_actions(p, name, value);
+	if (strcmp(section, "watch") == 0)
+		return on_watch(p, name, value);
 	if (strncmp(section, "endpoint.", 9) == 0) {
 		if (p->ep == NULL || strcmp(p->ep->name, section + 9) != 0)
 			if (!begin_endpoint(p, section + 9))

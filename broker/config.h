@@ -14,6 +14,7 @@
  *   [agencies] cert, key, ca, module_dir, ref_key, query_margin_ms
  *   [actions]  state_dir, state_map_mb, fee_margin_percent,
  *              resolver_max_backoff_s
+ *   [watch]    re-queries of terminated cases (struct ck_watch_conf)
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
  */
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 #include "pool.h"
+#include "watch_conf.h"
 
 #define CK_MAX_COURTS 64
 #define CK_MAX_ENDPOINTS 64
@@ -107,6 +109,8 @@ struct ck_config {
 	uint32_t state_map_mb;		/* LMDB map size (restart) */
 	uint32_t fee_margin_percent;	/* frozen may exceed the claim by this */
 	uint32_t resolver_max_backoff_s;/* between re-sends of unknown ones */
+
+	struct ck_watch_conf watch;	/* [watch] */
 
 	struct ck_endpoint_conf endpoints[CK_MAX_ENDPOINTS];
 	size_t nendpoints;

@@ -505,6 +505,12 @@ on_query_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 const char *
+ck_origin_name(enum ck_origin o)
+{
+	return o == CK_ORIGIN_SCHEDULED ? "scheduled" : "interactive";
+}
+
+const char *
 ck_category_name(int c)
 {
 	switch (c) {
@@ -557,7 +563,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	ac->case_number = fq->case_number;
 	ac->document_number = "";
 	ac->idempotency_key = "";
-	ac->origin = "interactive";
+	ac->origin = ck_origin_name(fq->origin);
 	ac->resident_id = fq->resident_id;
 	ac->uscc = fq->uscc;
 	ac->name = fq->name;

@@ -20,8 +20,22 @@ struct ck_fanout {
 	struct ck_actions *actions;	/* NULL: no journal to keep current */
 };
 
+/*
+ * Who asked: a court's officer now, or the re-query scheduler on the
+ * enrolling court's behalf. Agencies see it (CallContext.origin), the
+ * endpoint pools queue scheduled calls behind interactive ones, and the
+ * audit trail records it.
+ */
+enum ck_origin {
+	CK_ORIGIN_INTERACTIVE = 0,
+	CK_ORIGIN_SCHEDULED = 1,
+};
+
+const char *ck_origin_name(enum ck_origin o);
+
 /* A validated query. Strings are borrowed for the call's life. */
 struct ck_fanout_query {
+	enum ck_origin origin;
 	uint32_t categories;		/* CK_CATEGORY_BIT mask, non-zero */
 	const char *court_id;		/* the calling court */
 	const char *officer_id;

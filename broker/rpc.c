@@ -28,6 +28,7 @@
 #include "ref.h"
 #include "testing.h"
 #include "util.h"
+#include "watch.h"
 
 #define INVALID(call, chk) \
 	ck_call_fail((call), CK_GRPC_INVALID_ARGUMENT, "%s", (chk)->msg)
@@ -35,6 +36,13 @@
 static bool serving = true;
 static const struct ck_fanout *fanout;
 static struct ck_actions *actions;
+static struct ck_watch *watch;
+
+void
+ck_rpc_set_watch(struct ck_watch *w)
+{
+	watch = w;
+}
 
 void
 ck_rpc_set_actions(struct ck_actions *a)
@@ -375,7 +383,10 @@ on_enroll(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
-	not_yet(call, "Enroll");
+	if (watch != NULL)
+		ck_watch_enroll(watch, call, req, &kase, &d);
+	else
+		not_yet(call, "Enroll");
 }
 
 static void
@@ -393,6 +404,7 @@ on_end_enrollment(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
+	newcase.norm[0] = '\0';
 	switch (req->reason) {
 	case CHAKONG__V1__END_REASON__END_RESTORED: {
 		Chakong__V1__CaseRef nc = *req->case_;
@@ -418,7 +430,10 @@ on_end_enrollment(struct ck_call *call)
 		    "(END_RESTORED or END_CLOSED)");
 		return;
 	}
-	not_yet(call, "EndEnrollment");
+	if (watch != NULL)
+		ck_watch_end(watch, call, req, &kase, newcase.norm);
+	else
+		not_yet(call, "EndEnrollment");
 }
 
 static void
@@ -443,7 +458,10 @@ on_list_findings(struct ck_call *call)
 		    "kind: not a known finding kind");
 		return;
 	}
-	not_yet(call, "ListFindings");
+	if (watch != NULL)
+		ck_watch_list(watch, call, req);
+	else
+		not_yet(call, "ListFindings");
 }
 
 static void
@@ -463,7 +481,10 @@ on_ack_findings(struct ck_call *call)
 		    "finding_ids: at least one is required");
 		return;
 	}
-	not_yet(call, "AckFindings");
+	if (watch != NULL)
+		ck_watch_ack(watch, call, req);
+	else
+		not_yet(call, "AckFindings");
 }
 
 /* ---- grpc.health.v1.Health -------------------------------------------- */

@@ -63,6 +63,15 @@ struct ck_call {
 	/* set by handlers that answer later */
 	void (*on_cancel)(struct ck_call *call);
 	void *handler_data;
+
+	/*
+	 * A call made inside the broker, with no stream (the re-query
+	 * scheduler runs Query this way): when set, ck_call_reply() and
+	 * ck_call_fail() hand the answer here (reply NULL on failure)
+	 * instead of to a client. The caller owns the call and its arena.
+	 */
+	void (*answer)(struct ck_call *call, int grpc_code, const char *msg,
+	    const ProtobufCMessage *reply);
 };
 
 /* Answer OK with a reply message (packed into the call's arena). */
@@ -96,5 +105,9 @@ void ck_rpc_set_fanout(const struct ck_fanout *fo);
  * UNIMPLEMENTED. */
 struct ck_actions;
 void ck_rpc_set_actions(struct ck_actions *a);
+/* The re-query scheduler and findings (watch.h); NULL: Enroll and co.
+ * answer UNIMPLEMENTED after validation. */
+struct ck_watch;
+void ck_rpc_set_watch(struct ck_watch *w);
 
 #endif

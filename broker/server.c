@@ -374,10 +374,21 @@ stream_answer(struct stream *s, int code, const char *msg)
 	schedule_flush(c);
 }
 
+static void stream_reply(struct stream *s, const ProtobufCMessage *reply);
+
 void
 ck_call_reply(struct ck_call *call, const ProtobufCMessage *reply)
 {
-	struct stream *s = (struct stream *)call;
+	if (call->answer != NULL)	/* made inside the broker: no stream */
+		call->answer(call, CK_GRPC_OK, "", reply);
+	else
+		stream_reply((struct stream *)call, reply);
+}
+
+static void
+stream_reply(struct stream *s, const ProtobufCMessage *reply)
+{
+	struct ck_call *call = &s->call;
 	struct conn *c = s->conn;
 	size_t len = protobuf_c_message_get_packed_size(reply);
 	nghttp2_data_provider prd;
@@ -430,6 +441,10 @@ ck_call_fail(struct ck_call *call, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	call->on_cancel = NULL;	/* the handler itself is answering */
+	if (call->answer != NULL) {
+		call->answer(call, code, msg, NULL);
+		return;
+	}
 	stream_answer((struct stream *)call, code, msg);
 }
 
