@@ -226,3 +226,179 @@ def test_thousand_enrollments_over_five_years(env):
     # no FOUND for debtors the agencies do not know
     assert not [f for f in env.findings(kind=FOUND) if f.case_number in
                 cases]
+
+
+def accounts_of(env, rid_):
+    """{endpoint: [Account]} of a subject at the bank endpoints."""
+    out = {}
+    for ev in env.control.lookup(resident_id=rid_).endpoints:
+        if ev.kind == "bank" and ev.accounts.found:
+            out[ev.endpoint] = list(ev.accounts.accounts)
+    return out
+
+
+def test_found_exactly_for_new_assets(env):
+    """FOUND findings appear exactly for the debtors the simulator gave new
+    assets (an account at a bank; a deposit lifting an available balance
+    above the threshold), once per new asset."""
+    samples = list(env.control.endpoints().sample_resident_ids) + [
+        "440604199212242345", "440113196306094430", "440604198103145883",
+        "440113198509209989", "440606199609086160", "44010419791201710X"]
+    info = {r: accounts_of(env, r) for r in samples}
+    count = {r: sum(len(v) for v in a.values()) for r, a in info.items()}
+    two, one = samples[0], samples[1]
+    cny = next(r for r in samples if r not in (two, one) and any(
+        a.currency == "CNY" for v in info[r].values() for a in v))
+    quiet = [r for r in samples if r not in (two, one, cny)][:2]
+    assert len(quiet) == 2
+    # the balance debtor starts at or below the threshold
+    bal_ep, bal_acct = next((ep, a) for ep, v in info[cny].items()
+                            for a in v if a.currency == "CNY")
+    delta = 50000 - bal_acct.available_fen
+    if delta:
+        env.control._deposit(env.apb.agencysim.DepositRequest(
+            endpoint=bal_ep, account_no=bal_acct.account_no,
+            amount_fen=delta), timeout=10)
+
+    today = cst_date(env.now())
+    term = today - datetime.timedelta(days=10)
+    cases = {}
+    base = env.watch()["baselines"]
+    for r in [two, one, cny] + quiet:
+        case = new_case(year=today.year)
+        name = env.control.lookup(resident_id=r).name
+        rep = env.enroll(case, r, term, categories=(DEPOSIT,), name=name)
+        cases[r] = (case, list(rep.due_dates))
+    env.wait_watch("baselines", base + 5)
+
+    free = [ep for ep in ("icbc", "abc", "boc", "ccb", "bocom", "cmb")
+            if ep not in info[two]][:2]
+    env.control.grant(two, free[0], 1000)
+    env.control.grant(two, free[1], 2000000)
+    env.control.grant(one, next(ep for ep in ("cgb", "psbc", "cmb", "icbc")
+                                if ep not in info[one]), 0)
+    env.control._deposit(env.apb.agencysim.DepositRequest(
+        endpoint=bal_ep, account_no=bal_acct.account_no,
+        amount_fen=200000), timeout=10)
+
+    def found_by_case():
+        out = {}
+        for f in env.findings(kind=FOUND):
+            out.setdefault(f.case_number, []).append(f)
+        return out
+
+    recorded = env.watch()["results_recorded"]
+    for step, due in enumerate(cases[two][1][:2]):
+        env.set_clock(day_start(datetime.date.fromisoformat(due)))
+        recorded += 5
+        env.wait_watch("results_recorded", recorded)
+        found = found_by_case()
+        got = {r: len(found.get(c, [])) for r, (c, _) in cases.items()}
+        # the first re-query finds them; the second finds nothing new
+        assert got == {two: 2, one: 1, cny: 1, quiet[0]: 0, quiet[1]: 0}, \
+            (step, got)
+    found = found_by_case()
+    for f in found[cases[two][0]] + found[cases[one][0]]:
+        assert "a new asset: deposit at bank:" in f.summary, f.summary
+        assert len(f.sources) == 1 and len(f.sources[0].assets) == 1
+        assert f.sources[0].assets[0].asset_ref
+    (f,) = found[cases[cny][0]]
+    assert "rose above" in f.summary and f"bank:{bal_ep}" in f.summary
+    assert f.sources[0].assets[0].deposit.available.fen == 250000
+    # no identity or account number in any summary
+    for fs in found.values():
+        for f in fs:
+            assert not any(r in f.summary for r in cases), f.summary
+    # every re-query also has its RESULT
+    results = [f for f in env.findings(kind=RESULT)
+               if f.case_number == cases[two][0]]
+    assert len(results) == 2 and results[0].summary.endswith("2 found")
+
+
+def test_enroll_idempotent_end_and_ack(env):
+    b = env.pb.broker
+    today = cst_date(env.now())
+    case = new_case(year=today.year)
+    r = rid("idem")
+    term = today - datetime.timedelta(days=1)
+    first = env.enroll(case, resident_id(5001), term, request_id=r)
+    again = env.enroll(case, resident_id(5001), term, request_id=r)
+    assert again.enrollment_id == first.enrollment_id
+    assert list(again.due_dates) == list(first.due_dates)
+    with pytest.raises(grpc.RpcError) as e:
+        env.enroll(case, resident_id(5002), term, request_id=r)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as e:
+        env.enroll(case, resident_id(5001), term)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already enrolled" in e.value.details()
+    # a case of a court that is not the caller's
+    with pytest.raises(grpc.RpcError) as e:
+        env.enroll(f"({today.year})粤06执{next(_serial)}号",
+                   resident_id(5003), term)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # more due dates than the span has passed
+    with pytest.raises(grpc.RpcError) as e:
+        env.enroll(new_case(year=today.year - 6), resident_id(5004),
+                   today.replace(year=today.year - 6))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "termination_date" in e.value.details()
+
+    def end(reason, rid_, new=""):
+        return env.broker.EndEnrollment(b.EndEnrollmentRequest(
+            request_id=rid_, case=b.CaseRef(
+                case_number=case, officer_id="GZ0001"),
+            reason=reason, new_case_number=new), timeout=10)
+
+    active = env.watch()["enrollments_active"]
+    er = rid("end")
+    restored = f"({today.year})粤01执恢{next(_serial)}号"
+    end(b.END_RESTORED, er, restored)
+    assert env.watch()["enrollments_active"] == active - 1
+    assert end(b.END_RESTORED, er, restored).reruns_done == 0   # replay
+    with pytest.raises(grpc.RpcError) as e:
+        end(b.END_CLOSED, er)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as e:
+        end(b.END_CLOSED, rid("end"))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as e:
+        env.broker.EndEnrollment(b.EndEnrollmentRequest(
+            request_id=rid("end"), case=b.CaseRef(
+                case_number=new_case(year=today.year), officer_id="GZ0001"),
+            reason=b.END_CLOSED), timeout=10)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # findings: paged, acknowledged once, unread_only
+    unread = env.findings(unread_only=True)
+    assert unread and env.watch()["findings_unread"] == len(unread)
+    page = env.broker.ListFindings(b.ListFindingsRequest(page_size=3),
+                                   timeout=10)
+    assert len(page.findings) == 3 and page.next_page_token
+    ids = [f.finding_id for f in unread[:5]]
+    ar = rid("ack")
+    assert env.broker.AckFindings(b.AckFindingsRequest(
+        request_id=ar, finding_ids=ids), timeout=10).acknowledged == 5
+    assert env.broker.AckFindings(b.AckFindingsRequest(
+        request_id=ar, finding_ids=ids), timeout=10).acknowledged == 5
+    assert env.broker.AckFindings(b.AckFindingsRequest(
+        request_id=rid("ack"), finding_ids=ids), timeout=10).acknowledged == 0
+    assert env.watch()["findings_unread"] == len(unread) - 5
+    with pytest.raises(grpc.RpcError) as e:
+        env.broker.AckFindings(b.AckFindingsRequest(
+            request_id=rid("ack"), finding_ids=["00000000ffffffff"]),
+            timeout=10)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # another court sees none of them
+    partner = env.stack.channel(cert=env.stack.partner_cert,
+                                key=env.stack.partner_key)
+    try:
+        pstub = env.pb.broker_grpc.AssetBrokerStub(partner)
+        assert not pstub.ListFindings(b.ListFindingsRequest(),
+                                      timeout=10).findings
+        with pytest.raises(grpc.RpcError) as e:
+            pstub.AckFindings(b.AckFindingsRequest(
+                request_id=rid("ack"), finding_ids=ids[:1]), timeout=10)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        partner.close()
