@@ -1004,8 +1004,14 @@ on_job_done(void *arg, int rc)
 		take_counters(W, &j->out);
 	if (j->kind == J_EXPIRY) {
 		W->expiry_busy = false;
-		if (rc == 0)
+		if (rc == 0 && j->count > 0) {
 			W->expiring_made += (uint64_t)j->count;
+			log_info(NULL, "watch: %d freeze%s expiring within %u "
+			    "days: EXPIRING finding%s recorded", j->count,
+			    j->count == 1 ? "" : "s",
+			    W->cfg->watch.expiry_window_days,
+			    j->count == 1 ? "" : "s");
+		}
 	}
 	if (j->kind == J_ENROLL && rc == 0 && !W->closing)
 		pick(W);
@@ -1093,6 +1099,7 @@ ck_watch_list(struct ck_watch *W, struct ck_call *call,
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		FindingRecord *f;
 		uint64_t seq;
+		bool match;
 
 		if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
 			break;
@@ -1104,13 +1111,20 @@ ck_watch_list(struct ck_watch *W, struct ck_call *call,
 		}
 		f = (FindingRecord *)ck_record_unpack(
 		    &chakong__internal__v1__finding_record__descriptor, &v,
-		    &alloc);
-		if (f == NULL || f->created_at < req->since ||
-		    (req->kind != 0 && (int)f->kind != (int)req->kind) ||
-		    (req->unread_only && f->acknowledged))
+		    NULL);
+		match = f != NULL && f->created_at >= req->since &&
+		    (req->kind == 0 || (int)f->kind == (int)req->kind) &&
+		    (!req->unread_only || !f->acknowledged);
+		if (f != NULL)
+			protobuf_c_message_free_unpacked(&f->base, NULL);
+		if (!match)
 			continue;
-		if ((reply.findings[reply.n_findings] = to_finding(call, &alloc,
-		    f)) != NULL)
+		/* a match: again, into the call's arena, for the reply */
+		f = (FindingRecord *)ck_record_unpack(
+		    &chakong__internal__v1__finding_record__descriptor, &v,
+		    &alloc);
+		if (f != NULL && (reply.findings[reply.n_findings] =
+		    to_finding(call, &alloc, f)) != NULL)
 			reply.n_findings++;
 	}
 	mdb_cursor_close(cur);

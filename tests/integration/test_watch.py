@@ -11,6 +11,7 @@ pass in as many clock steps as there are distinct due dates.
 import datetime
 import itertools
 import os
+import subprocess
 import time
 
 import grpc
@@ -402,3 +403,171 @@ def test_enroll_idempotent_end_and_ack(env):
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         partner.close()
+
+
+def test_freezes_expiring_in_the_window(env):
+    """Active freezes expiring within the window (30 days) give one EXPIRING
+    finding per freeze and expiry date; an extended one stops."""
+    b = env.pb.broker
+    today = cst_date(env.now())
+    zhang = A.Subject(sim.ZHANG_SAN, "张三")
+    made = []
+    for _ in range(2):
+        case = new_case(year=today.year)
+        q = env.broker.Query(b.QueryRequest(
+            case=A.case_ref(env.pb, case, 10000000),
+            debtor=A.debtor(env.pb, zhang.rid, zhang.name),
+            categories=[DEPOSIT]), timeout=15)
+        (icbc,) = [s for s in q.sources if s.source == "bank:icbc"]
+        cny = [a for a in icbc.assets if a.deposit.balance.currency == "CNY"]
+        rep = env.broker.Freeze(A.freeze_req(
+            env.pb, zhang, cny[0].asset_ref, case, 10000000, fen=1000,
+            days=40), timeout=15)
+        assert A.outcome_name(rep.outcome) in ("DONE", "PARTIAL"), rep
+        made.append((case, rep.freeze_ref, rep.expiry_date))
+
+    def expiring(nudge=False):
+        # a Freeze is answered before its record is committed; the watch
+        # looks whenever the clock moves (and every expiry_check_s), so
+        # a poll nudges the clock (SetClock with no change)
+        if nudge:
+            env.now()
+        return [f for f in env.findings(kind=EXPIRING)
+                if f.case_number in {m[0] for m in made}]
+
+    assert not expiring()   # 40 days away: outside the window
+    now = env.now()
+    env.set_clock(now + 15 * 86400)     # 25 days left: inside
+    got = sim.wait_for(lambda: len(expiring(True)) == 2 and expiring(), 20,
+                       what="two EXPIRING findings")
+    for f in got:
+        (case, fref, expiry) = next(m for m in made if m[0] == f.case_number)
+        assert f.expiry_date == expiry and f.freeze_ref
+        assert "expires on " + expiry in f.summary
+        assert sim.ZHANG_SAN not in f.summary
+    assert env.watch()["freezes_expiring_7d"] >= 0
+    # the returned freeze_ref works: extend the first one with it
+    case0 = made[0][0]
+    f0 = next(f for f in got if f.case_number == case0)
+    ext = env.broker.Extend(A.extend_req(env.pb, zhang, f0.freeze_ref, case0,
+                                         10000000, days=60), timeout=15)
+    assert A.outcome_name(ext.outcome) == "DONE", ext
+    # ten days on, then past the second one's expiry: still one each
+    # (once per freeze and expiry date), none for the extended one
+    env.set_clock(now + 25 * 86400)
+    time.sleep(0.3)
+    env.set_clock(now + 39 * 86400)
+    time.sleep(0.3)
+    assert env.watch()["freezes_expiring_7d"] >= 1
+    kinds = {}
+    for f in expiring():
+        kinds.setdefault(f.case_number, []).append(f.expiry_date)
+    assert kinds == {case0: [made[0][2]], made[1][0]: [made[1][2]]}, kinds
+    # the extension's new expiry enters the window much later: a new one
+    new_expiry = datetime.date.fromisoformat(ext.expiry_date)
+    env.set_clock(day_start(new_expiry - datetime.timedelta(days=20)))
+    sim.wait_for(lambda: len([f for f in expiring(True)
+                              if f.case_number == case0]) == 2, 20,
+                 what="an EXPIRING finding for the new expiry date")
+
+
+@pytest.fixture
+def own(fresh_stack, pb, apb):
+    envs = []
+
+    def make(**extra):
+        e = Env(fresh_stack(CK_EXTRA_CONF=WATCH_CONF, **extra), pb, apb)
+        envs.append(e)
+        return e
+    yield make
+    for e in envs:
+        e.close()
+
+
+def restart(env):
+    r = subprocess.run([ck.STACK_SH, "restart", env.stack.dir, "chakongd"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, CK_BUILD=env.stack.build),
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env.stack = ck.Stack(env.stack.dir)
+    env.reconnect()
+
+
+def test_restart_mid_span_loses_nothing_and_runs_once(own):
+    """SIGKILL while a due date's re-queries are in flight, stay down over
+    the next due date, restart: every enrollment is re-queried once (not
+    once per missed date), nothing is lost, the schedule goes on."""
+    env = own()
+    today = cst_date(env.now())
+    term = today - datetime.timedelta(days=1)
+    cases = {}
+    for i in range(50):
+        c = new_case(year=today.year)
+        cases[c] = list(env.enroll(c, resident_id(7000 + i), term).due_dates)
+    env.wait_watch("baselines", 50)
+    dues = cases[next(iter(cases))]
+    env.set_clock(day_start(datetime.date.fromisoformat(dues[0])))
+    env.wait_watch("results_recorded", 50)
+    # due date 2: the registry hangs, the broker dies with all in flight
+    env.control.fault("vehicle", hang_permille=1000)
+    env.set_clock(day_start(datetime.date.fromisoformat(dues[1])))
+    sim.wait_for(lambda: env.watch()["in_flight"] >= 50, 20,
+                 what="50 re-queries in flight")
+    restart(env)        # SIGKILL, then start with the real clock
+    env.control.clear("vehicle")
+    env.control.counters(reset=True)
+    assert env.watch()["enrollments_active"] == 50
+    time.sleep(0.3)
+    assert env.control.calls("vehicle", "QueryVehicles") == 0
+    # up again after due date 3 has passed too: one run each
+    env.set_clock(day_start(datetime.date.fromisoformat(dues[2])))
+    env.wait_watch("results_recorded", 50)
+    time.sleep(0.5)
+    assert env.watch()["results_recorded"] == 50
+    assert env.control.calls("vehicle", "QueryVehicles") == 50
+    assert env.watch()["caught_up"] == 50
+    env.set_clock(day_start(datetime.date.fromisoformat(dues[3])))
+    env.wait_watch("results_recorded", 100)
+    time.sleep(0.3)
+    assert env.control.calls("vehicle", "QueryVehicles") == 100
+    results = {}
+    for f in env.findings(kind=RESULT):
+        results.setdefault(f.case_number, []).append(f)
+    for c in cases:
+        got = sorted(results[c], key=lambda f: f.created_at)
+        assert [cst_date(f.created_at).isoformat() for f in got] == \
+            [dues[0], dues[2], dues[3]], c
+        assert "caught up" in got[1].summary and dues[2] in got[1].summary
+
+
+def test_interactive_queries_go_before_scheduled(own):
+    """With the scheduler's re-queries waiting at an endpoint held to one
+    call at a time, an interactive Query is sent before them: when it is
+    answered, at most the one re-query that was already in flight (and the
+    next one) have been answered."""
+    env = own(CK_ENDPOINT_CONF="max_concurrent = 1")
+    today = cst_date(env.now())
+    term = today - datetime.timedelta(days=1)
+    dues = None
+    for i in range(20):
+        dues = env.enroll(new_case(year=today.year), resident_id(8000 + i),
+                          term).due_dates
+    env.wait_watch("baselines", 20)
+    env.control.fault("vehicle", latency_ms=100)
+    env.control.counters(reset=True)
+    env.set_clock(day_start(datetime.date.fromisoformat(dues[0])))
+    # every re-query started: one in flight at the registry, the rest
+    # queued behind it in the pool
+    sim.wait_for(lambda: env.watch()["in_flight"] == 20, 10,
+                 what="20 re-queries in flight")
+    rep = env.broker.Query(sim.query_req(env.pb, resident_id=resident_id(1),
+                                         name="王五",
+                                         categories=[VEHICLE]), timeout=30)
+    (src,) = [s for s in rep.sources if s.source == "vehicle"]
+    assert src.status in (1, 7), src
+    done = env.watch()["results_recorded"]
+    calls = env.control.calls("vehicle", "QueryVehicles")
+    assert done <= 2 and calls <= 3, (done, calls)
+    env.wait_watch("results_recorded", 20)
+    assert env.control.calls("vehicle", "QueryVehicles") == 21
