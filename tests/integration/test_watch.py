@@ -571,3 +571,53 @@ def test_interactive_queries_go_before_scheduled(own):
     assert done <= 2 and calls <= 3, (done, calls)
     env.wait_watch("results_recorded", 20)
     assert env.control.calls("vehicle", "QueryVehicles") == 21
+
+
+def ctl(stack, *args):
+    exe = os.path.join(stack.build, "broker", "chakongctl")
+    e = dict(os.environ)
+    e.update({k: v for k, v in stack.env.items() if k.startswith("CK_")})
+    r = subprocess.run([exe, *args], capture_output=True, text=True, env=e,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    return r
+
+
+def test_chakongctl_enroll_findings_ack_end(env):
+    import json
+    today = cst_date(env.now())
+    case = new_case(year=today.year)
+    term = (today - datetime.timedelta(days=2)).isoformat()
+    r = ctl(env.stack, "enroll", "--id", resident_id(9001), "--name", "王五",
+            "--case", case, "--officer", "GZ0001", "--document",
+            case + "之五", "--termination-date", term, "--category",
+            "vehicle", "--json")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = json.loads(r.stdout)
+    assert len(out["due_dates"]) == 10 and out["enrollment_id"]
+    assert resident_id(9001) not in r.stdout
+    env.set_clock(day_start(datetime.date.fromisoformat(
+        out["due_dates"][0])))
+    sim.wait_for(lambda: any(f.case_number == case for f in
+                             env.findings(kind=RESULT)), 20,
+                 what="the first RESULT")
+    r = ctl(env.stack, "findings", "--kind", "result", "--unread", "--all",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    mine = [x for x in rows if x["case_number"] == case]
+    assert len(mine) == 1 and mine[0]["kind"] == "result"
+    r = ctl(env.stack, "findings", "--kind", "result", "--page-size", "1")
+    assert r.returncode == 0 and r.stdout.count(" result ") == 1
+    assert ("next page: --page-token" in r.stdout) == (len(rows) > 1)
+    r = ctl(env.stack, "ack", mine[0]["finding_id"])
+    assert r.returncode == 0 and "acknowledged" in r.stdout, r.stdout
+    assert r.stdout.split()[-1] == "1"
+    r = ctl(env.stack, "end-enrollment", "--case", case, "--officer",
+            "GZ0001", "--closed", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["reruns_done"] == 1
+    r = ctl(env.stack, "end-enrollment", "--case", case, "--officer",
+            "GZ0001")
+    assert r.returncode == 64 and "--closed" in r.stderr
+    r = ctl(env.stack, "findings", "--kind", "nope")
+    assert r.returncode == 64
