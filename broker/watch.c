@@ -1585,23 +1585,31 @@ unseal_debtor(struct run *r, const EnrollmentRecord *er)
 	return ok && (r->resident_id[0] != '\0') != (r->uscc[0] != '\0');
 }
 
-/* Read the enrollment into r; false: it cannot run (drop its key). */
-static bool
+/*
+ * Read the enrollment into r: 0, CK_EINVAL when it cannot run (ended,
+ * unreadable, its key rotated away: drop its due key), or another error
+ * when the store could not be read (try again later).
+ */
+static int
 load_run(struct run *r, int64_t now)
 {
 	EnrollmentRecord *er = NULL;
 	MDB_txn *txn;
-	bool ok = false;
+	int rc;
 
-	if (ck_store_read_begin(r->W->store, &txn) != 0)
-		return false;
-	if (ck_record_get(txn, r->W->db[DB_ENROLL], r->id, ID_LEN,
+	if ((rc = ck_store_read_begin(r->W->store, &txn)) != 0)
+		return rc;
+	rc = ck_record_get(txn, r->W->db[DB_ENROLL], r->id, ID_LEN,
 	    &chakong__internal__v1__enrollment_record__descriptor,
-	    (ProtobufCMessage **)&er) != 0)
+	    (ProtobufCMessage **)&er);
+	if (rc != 0 && rc != CK_ENOTFOUND && rc != CK_ESTORE)
+		goto out;	/* the store failed: try again */
+	rc = CK_EINVAL;
+	if (er == NULL)
 		goto out;
 	if (er->state != ST_ACTIVE || er->n_due_dates == 0 ||
 	    (size_t)er->done >= er->n_due_dates || !unseal_debtor(r, er))
-		goto out;
+		goto out;	/* CK_EINVAL: cannot run */
 	ck_strlcpy(r->court, er->court_id, sizeof(r->court));
 	ck_strlcpy(r->officer, er->officer_id, sizeof(r->officer));
 	ck_strlcpy(r->case_number, er->case_number, sizeof(r->case_number));
@@ -1617,12 +1625,12 @@ load_run(struct run *r, int64_t now)
 	r->skipped = r->idx - er->done;
 	ck_strlcpy(r->due_date, r->baseline ? "baseline" :
 	    er->due_dates[r->idx], sizeof(r->due_date));
-	ok = true;
+	rc = 0;
 out:
 	if (er != NULL)
 		protobuf_c_message_free_unpacked(&er->base, NULL);
 	ck_store_read_end(txn);
-	return ok;
+	return rc;
 }
 
 static void
@@ -1630,6 +1638,7 @@ start_run(struct ck_watch *W, const char *id, int64_t t, int64_t now)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	char why[200];
+	int rc;
 
 	if (r == NULL) {
 		arm(W->timer, 1000000);
@@ -1645,7 +1654,13 @@ start_run(struct ck_watch *W, const char *id, int64_t t, int64_t now)
 	    (unsigned long long)++W->seq);
 	TAILQ_INSERT_TAIL(&W->runs, r, link);
 	W->nruns++;
-	if (!load_run(r, now)) {
+	rc = load_run(r, now);
+	if (rc != 0 && rc != CK_EINVAL) {
+		run_free(r);	/* the store: try again in a second */
+		arm(W->timer, 1000000);
+		return;
+	}
+	if (rc != 0) {
 		log_warn(r->log_id, "watch: enrollment %s cannot run (ended, "
 		    "unreadable or its key rotated away); dropped from the "
 		    "schedule", id);

@@ -621,3 +621,57 @@ def test_chakongctl_enroll_findings_ack_end(env):
     assert r.returncode == 64 and "--closed" in r.stderr
     r = ctl(env.stack, "findings", "--kind", "nope")
     assert r.returncode == 64
+
+
+def reload_with(env, extra):
+    """Rewrite the [watch] section with `extra` lines and SIGHUP."""
+    import signal
+    with open(env.stack.conf) as f:
+        text = f.read()
+    head, sep, tail = text.partition("[watch]\n")
+    assert sep, "no [watch] section"
+    tail = "".join(line + "\n" for line in tail.splitlines()
+                   if not line.startswith("window"))
+    with open(env.stack.conf, "w") as f:
+        f.write(head + sep + extra + tail)
+    n = env.stack.log_text().count("reload done")
+    ck.send_signal(env.stack, signal.SIGHUP)
+    sim.wait_for(lambda: env.stack.log_text().count("reload done") > n, 10,
+                 what="the reload")
+
+
+def test_daily_window(env):
+    """With window = 02:00-03:00 (UTC+8) nothing is re-queried outside it;
+    inside it the due work runs (a reload changes it)."""
+    reload_with(env, "window = 02:00-03:00\n")
+    try:
+        today = cst_date(env.now())
+        term = today - datetime.timedelta(days=1)
+        cases = {}
+        for i in range(5):
+            c = new_case(year=today.year)
+            cases[c] = list(env.enroll(c, resident_id(9100 + i),
+                                       term).due_dates)
+        tomorrow = today + datetime.timedelta(days=1)
+        base = env.watch()["baselines"]
+        env.set_clock(day_start(tomorrow, hour=1))
+        time.sleep(0.5)
+        assert env.watch()["baselines"] == base     # outside: waits
+        env.set_clock(day_start(tomorrow, hour=2) + 600)
+        env.wait_watch("baselines", base + 5)
+
+        def mine():
+            return [f for f in env.findings(kind=RESULT)
+                    if f.case_number in cases]
+        first = datetime.date.fromisoformat(cases[next(iter(cases))][0])
+        env.set_clock(day_start(first, hour=1))
+        time.sleep(0.5)
+        assert not mine()
+        env.set_clock(day_start(first, hour=2) + 60)
+        got = sim.wait_for(lambda: len(mine()) == 5 and mine(), 20,
+                           what="5 RESULT findings in the window")
+        for f in got:
+            t = datetime.datetime.fromtimestamp(f.created_at, CST)
+            assert t.date() == first and t.hour == 2, t
+    finally:
+        reload_with(env, "")
