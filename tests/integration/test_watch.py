@@ -675,3 +675,36 @@ def test_daily_window(env):
             assert t.date() == first and t.hour == 2, t
     finally:
         reload_with(env, "")
+
+
+def test_fast_clock_wakes_the_scheduler_on_time(env):
+    """A clock running 50 times faster: the scheduler's timer is armed in
+    real time for the sped-up clock, so a due date 100 simulated seconds
+    ahead runs about two real seconds later, with no further clock move,
+    and on its due date."""
+    today = cst_date(env.now())
+    term = today - datetime.timedelta(days=1)
+    cases = {}
+    for i in range(3):
+        c = new_case(year=today.year)
+        cases[c] = list(env.enroll(c, resident_id(9200 + i),
+                                   term).due_dates)
+    env.wait_watch("baselines", env.watch()["baselines"])
+    first = datetime.date.fromisoformat(cases[next(iter(cases))][0])
+    req = env.pb.testing.SetClockRequest(set_unix_s=day_start(first, 0) - 100,
+                                         rate=50)
+    env.sim_clock(req, timeout=5)
+    env.testing.SetClock(req, timeout=5)
+    try:
+        def mine():
+            return [f for f in env.findings(kind=RESULT)
+                    if f.case_number in cases]
+        assert not mine()
+        got = sim.wait_for(lambda: len(mine()) == 3 and mine(), 30,
+                           what="3 RESULT findings on the due date")
+        for f in got:
+            assert cst_date(f.created_at) == first
+    finally:
+        req = env.pb.testing.SetClockRequest(rate=1)
+        env.sim_clock(req, timeout=5)
+        env.testing.SetClock(req, timeout=5)
