@@ -19,6 +19,7 @@ static struct {
 	void *arg;
 } watchers[CK_CLOCK_MAX_WATCHERS];
 
+#ifdef CK_TEST_HOOKS
 static void
 notify(void)
 {
@@ -26,6 +27,7 @@ notify(void)
 		if (watchers[i].cb != NULL)
 			watchers[i].cb(watchers[i].arg);
 }
+#endif
 
 int
 ck_clock_watch(ck_clock_cb cb, void *arg)
