@@ -656,7 +656,9 @@ def test_daily_window(env):
         base = env.watch()["baselines"]
         env.set_clock(day_start(tomorrow, hour=1))
         time.sleep(0.5)
-        assert env.watch()["baselines"] == base     # outside: waits
+        st = env.watch()
+        assert st["baselines"] == base                # outside: waits
+        assert st["due_today"] >= 5 and st["in_flight"] == 0, st
         env.set_clock(day_start(tomorrow, hour=2) + 600)
         env.wait_watch("baselines", base + 5)
 
