@@ -1555,8 +1555,9 @@ on_run_answer(struct ck_call *call, int code, const char *msg,
 	    r->nanswered, r->nsources, r->nassets);
 	if (r->skipped > 0 && n > 0 && (size_t)n < sizeof(r->summary))
 		snprintf(r->summary + n, sizeof(r->summary) - (size_t)n,
-		    " (caught up after the broker was down over %d earlier "
-		    "due date%s)", r->skipped, r->skipped == 1 ? "" : "s");
+		    " (caught up once for %d earlier due date%s that passed "
+		    "unrun: the broker was down, or the enrollment came late)",
+		    r->skipped, r->skipped == 1 ? "" : "s");
 	record(r);
 }
 
