@@ -710,3 +710,52 @@ def test_fast_clock_wakes_the_scheduler_on_time(env):
         req = env.pb.testing.SetClockRequest(rate=1)
         env.sim_clock(req, timeout=5)
         env.testing.SetClock(req, timeout=5)
+
+
+def reload_conf(env, old, new):
+    """Replace `old` by `new` in the config and SIGHUP."""
+    import signal
+    with open(env.stack.conf) as f:
+        text = f.read()
+    assert old in text, old
+    with open(env.stack.conf, "w") as f:
+        f.write(text.replace(old, new))
+    n = env.stack.log_text().count("reload done")
+    ck.send_signal(env.stack, signal.SIGHUP)
+    sim.wait_for(lambda: env.stack.log_text().count("reload done") > n, 10,
+                 what="the reload")
+
+
+def test_each_run_is_checked_against_current_policy(env):
+    """A re-query is checked against the configuration in force when it
+    runs: once the court no longer owns the case number's prefix, its
+    due date is recorded as refused and no agency is asked."""
+    today = cst_date(env.now())
+    term = today - datetime.timedelta(days=1)
+    cases = {}
+    for i in range(3):
+        c = new_case(year=today.year)
+        cases[c] = list(env.enroll(c, resident_id(9300 + i),
+                                   term).due_dates)
+    sim.wait_for(lambda: env.watch()["in_flight"] == 0, 10,
+                 what="the baselines")
+    refused = env.watch()["policy_refused"]
+    reload_conf(env, "prefixes = 粤01\n", "prefixes = 粤03\n")
+    try:
+        calls = env.control.calls("vehicle", "QueryVehicles")
+        first = datetime.date.fromisoformat(cases[next(iter(cases))][0])
+        env.set_clock(day_start(first))
+
+        def mine():
+            return [f for f in env.findings(kind=RESULT)
+                    if f.case_number in cases]
+        got = sim.wait_for(lambda: len(mine()) == 3 and mine(), 20,
+                           what="3 refused RESULT findings")
+        for f in got:
+            assert "not run: refused by policy" in f.summary, f.summary
+            assert not f.sources
+        # (earlier tests' enrollments due by then are refused too)
+        assert env.watch()["policy_refused"] >= refused + 3
+        assert env.control.calls("vehicle", "QueryVehicles") == calls
+    finally:
+        reload_conf(env, "prefixes = 粤03\n", "prefixes = 粤01\n")
