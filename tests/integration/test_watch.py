@@ -131,6 +131,24 @@ class Env:
                 return out
 
 
+def enroll_some(env, n, first_id, days_ago=1):
+    """n vehicle enrollments terminated days_ago days ago (the broker's
+    today), each of a new case and an unknown debtor: {case: due dates}."""
+    today = cst_date(env.now())
+    term = today - datetime.timedelta(days=days_ago)
+    cases = {}
+    for i in range(n):
+        c = new_case(year=today.year)
+        cases[c] = list(env.enroll(c, resident_id(first_id + i),
+                                   term).due_dates)
+    return cases
+
+
+def results_for(env, cases):
+    """The RESULT findings of these cases."""
+    return [f for f in env.findings(kind=RESULT) if f.case_number in cases]
+
+
 @pytest.fixture(scope="module")
 def apb():
     yield from sim.agency_messages()
@@ -499,12 +517,7 @@ def test_restart_mid_span_loses_nothing_and_runs_once(own):
     the next due date, restart: every enrollment is re-queried once (not
     once per missed date), nothing is lost, the schedule goes on."""
     env = own()
-    today = cst_date(env.now())
-    term = today - datetime.timedelta(days=1)
-    cases = {}
-    for i in range(50):
-        c = new_case(year=today.year)
-        cases[c] = list(env.enroll(c, resident_id(7000 + i), term).due_dates)
+    cases = enroll_some(env, 50, 7000)
     env.wait_watch("baselines", 50)
     dues = cases[next(iter(cases))]
     env.set_clock(day_start(datetime.date.fromisoformat(dues[0])))
@@ -547,12 +560,7 @@ def test_interactive_queries_go_before_scheduled(own):
     answered, at most the one re-query that was already in flight (and the
     next one) have been answered."""
     env = own(CK_ENDPOINT_CONF="max_concurrent = 1")
-    today = cst_date(env.now())
-    term = today - datetime.timedelta(days=1)
-    dues = None
-    for i in range(20):
-        dues = env.enroll(new_case(year=today.year), resident_id(8000 + i),
-                          term).due_dates
+    dues = next(iter(enroll_some(env, 20, 8000).values()))
     env.wait_watch("baselines", 20)
     env.control.fault("vehicle", latency_ms=100)
     env.control.counters(reset=True)
@@ -625,15 +633,22 @@ def test_chakongctl_enroll_findings_ack_end(env):
 
 def reload_with(env, extra):
     """Rewrite the [watch] section with `extra` lines and SIGHUP."""
+    def edit(text):
+        head, sep, tail = text.partition("[watch]\n")
+        assert sep, "no [watch] section"
+        tail = "".join(line + "\n" for line in tail.splitlines()
+                       if not line.startswith("window"))
+        return head + sep + extra + tail
+    reload_edited(env, edit)
+
+
+def reload_edited(env, edit):
+    """Rewrite the config with edit(text) and SIGHUP; wait for the reload."""
     import signal
     with open(env.stack.conf) as f:
         text = f.read()
-    head, sep, tail = text.partition("[watch]\n")
-    assert sep, "no [watch] section"
-    tail = "".join(line + "\n" for line in tail.splitlines()
-                   if not line.startswith("window"))
     with open(env.stack.conf, "w") as f:
-        f.write(head + sep + extra + tail)
+        f.write(edit(text))
     n = env.stack.log_text().count("reload done")
     ck.send_signal(env.stack, signal.SIGHUP)
     sim.wait_for(lambda: env.stack.log_text().count("reload done") > n, 10,
@@ -646,12 +661,7 @@ def test_daily_window(env):
     reload_with(env, "window = 02:00-03:00\n")
     try:
         today = cst_date(env.now())
-        term = today - datetime.timedelta(days=1)
-        cases = {}
-        for i in range(5):
-            c = new_case(year=today.year)
-            cases[c] = list(env.enroll(c, resident_id(9100 + i),
-                                       term).due_dates)
+        cases = enroll_some(env, 5, 9100)
         tomorrow = today + datetime.timedelta(days=1)
         base = env.watch()["baselines"]
         env.set_clock(day_start(tomorrow, hour=1))
@@ -661,10 +671,8 @@ def test_daily_window(env):
         assert st["due_today"] >= 5 and st["in_flight"] == 0, st
         env.set_clock(day_start(tomorrow, hour=2) + 600)
         env.wait_watch("baselines", base + 5)
-
         def mine():
-            return [f for f in env.findings(kind=RESULT)
-                    if f.case_number in cases]
+            return results_for(env, cases)
         first = datetime.date.fromisoformat(cases[next(iter(cases))][0])
         env.set_clock(day_start(first, hour=1))
         time.sleep(0.5)
@@ -684,14 +692,7 @@ def test_fast_clock_wakes_the_scheduler_on_time(env):
     real time for the sped-up clock, so a due date 100 simulated seconds
     ahead runs about two real seconds later, with no further clock move,
     and on its due date."""
-    today = cst_date(env.now())
-    term = today - datetime.timedelta(days=1)
-    cases = {}
-    for i in range(3):
-        c = new_case(year=today.year)
-        cases[c] = list(env.enroll(c, resident_id(9200 + i),
-                                   term).due_dates)
-    env.wait_watch("baselines", env.watch()["baselines"])
+    cases = enroll_some(env, 3, 9200)
     first = datetime.date.fromisoformat(cases[next(iter(cases))][0])
     req = env.pb.testing.SetClockRequest(set_unix_s=day_start(first, 0) - 100,
                                          rate=50)
@@ -699,8 +700,7 @@ def test_fast_clock_wakes_the_scheduler_on_time(env):
     env.testing.SetClock(req, timeout=5)
     try:
         def mine():
-            return [f for f in env.findings(kind=RESULT)
-                    if f.case_number in cases]
+            return results_for(env, cases)
         assert not mine()
         got = sim.wait_for(lambda: len(mine()) == 3 and mine(), 30,
                            what="3 RESULT findings on the due date")
@@ -714,29 +714,17 @@ def test_fast_clock_wakes_the_scheduler_on_time(env):
 
 def reload_conf(env, old, new):
     """Replace `old` by `new` in the config and SIGHUP."""
-    import signal
-    with open(env.stack.conf) as f:
-        text = f.read()
-    assert old in text, old
-    with open(env.stack.conf, "w") as f:
-        f.write(text.replace(old, new))
-    n = env.stack.log_text().count("reload done")
-    ck.send_signal(env.stack, signal.SIGHUP)
-    sim.wait_for(lambda: env.stack.log_text().count("reload done") > n, 10,
-                 what="the reload")
+    def edit(text):
+        assert old in text, old
+        return text.replace(old, new)
+    reload_edited(env, edit)
 
 
 def test_each_run_is_checked_against_current_policy(env):
     """A re-query is checked against the configuration in force when it
     runs: once the court no longer owns the case number's prefix, its
     due date is recorded as refused and no agency is asked."""
-    today = cst_date(env.now())
-    term = today - datetime.timedelta(days=1)
-    cases = {}
-    for i in range(3):
-        c = new_case(year=today.year)
-        cases[c] = list(env.enroll(c, resident_id(9300 + i),
-                                   term).due_dates)
+    cases = enroll_some(env, 3, 9300)
     sim.wait_for(lambda: env.watch()["in_flight"] == 0, 10,
                  what="the baselines")
     refused = env.watch()["policy_refused"]
@@ -747,8 +735,7 @@ def test_each_run_is_checked_against_current_policy(env):
         env.set_clock(day_start(first))
 
         def mine():
-            return [f for f in env.findings(kind=RESULT)
-                    if f.case_number in cases]
+            return results_for(env, cases)
         got = sim.wait_for(lambda: len(mine()) == 3 and mine(), 20,
                            what="3 refused RESULT findings")
         for f in got:
