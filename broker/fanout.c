@@ -21,6 +21,7 @@
  */
 #include "fanout.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,6 +88,8 @@ map_status(enum ck_source_status st)
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT;
 	case CK_SOURCE_UNAVAILABLE:
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_UNAVAILABLE;
+	case CK_SOURCE_DENIED:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED;
 	default:
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR;
 	}
@@ -350,7 +353,7 @@ static void query_finish(struct query *q);
 static int
 leg_category(const struct leg *leg)
 {
-	uint32_t cats = leg->ad->ops->categories & leg->q->mask;
+	uint32_t cats = leg->ad->categories & leg->q->mask;
 	int c = CK_CATEGORY_DEPOSIT;
 
 	while (c <= CK_CATEGORY_ENTERPRISE && !(cats & CK_CATEGORY_BIT(c)))
@@ -382,6 +385,10 @@ on_leg_done(void *arg, const struct ck_result *res)
 		    map_status(sr->status), sr->message);
 		if (r == NULL)
 			continue;
+		if (res->size >= offsetof(struct ck_result, answered_by) +
+		    sizeof(res->answered_by) && res->answered_by != NULL &&
+		    res->answered_by[i] != NULL)
+			r->answered_by = dup(call, res->answered_by[i]);
 		r->fetched_at = sr->status == CK_SOURCE_OK ||
 		    sr->status == CK_SOURCE_NOT_FOUND ? ck_clock_now() : 0;
 		if (sr->nassets > 0) {
@@ -449,7 +456,8 @@ query_finish(struct query *q)
 	call->on_cancel = NULL;
 	for (size_t i = 0; i < q->nlegs; i++)
 		total += q->legs[i].nresults;
-	total += 5;	/* NOT_CONFIGURED, one per category at most */
+	total += 5 + q->nlegs;	/* NOT_CONFIGURED, one per category at
+				   most; a late adapter without sources */
 	reply.sources = ck_call_alloc(call, total * sizeof(*reply.sources));
 	if (reply.sources == NULL) {
 		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
@@ -459,7 +467,7 @@ query_finish(struct query *q)
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 
-		served |= leg->ad->ops->categories;
+		served |= leg->ad->categories;
 		for (size_t j = 0; j < leg->nresults; j++) {
 			Chakong__V1__SourceResult *r = leg->results[j];
 
@@ -471,6 +479,17 @@ query_finish(struct query *q)
 				    "this source" : "no answer before the "
 				    "deadline");
 			}
+			if (r != NULL)
+				reply.sources[reply.n_sources++] = r;
+		}
+		if (!leg->done && leg->ad->nsources == 0) {
+			/* an adapter whose sources are only known from its
+			 * answer (a partner broker): one line for it */
+			Chakong__V1__SourceResult *r = new_result(call,
+			    leg->ad->name, leg_category(leg),
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT,
+			    "no answer before the deadline");
+
 			if (r != NULL)
 				reply.sources[reply.n_sources++] = r;
 		}
@@ -523,6 +542,15 @@ ck_category_name(int c)
 	}
 }
 
+int
+ck_category_by_name(const char *name)
+{
+	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++)
+		if (strcmp(name, ck_category_name(c)) == 0)
+			return c;
+	return 0;
+}
+
 void
 ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
     const struct ck_fanout_query *fq)
@@ -557,7 +585,9 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	ac->case_number = fq->case_number;
 	ac->document_number = "";
 	ac->idempotency_key = "";
-	ac->origin = "interactive";
+	ac->origin = fq->origin != NULL ? fq->origin : "interactive";
+	ac->via = fq->via;
+	ac->nvia = fq->nvia;
 	ac->resident_id = fq->resident_id;
 	ac->uscc = fq->uscc;
 	ac->name = fq->name;
@@ -569,14 +599,16 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct ck_adapter *ad = &fo->adapters->list[i];
 		struct leg *leg;
 
-		if (!(ad->ops->categories & q->mask) ||
+		if (!(ad->categories & q->mask) ||
 		    !(ad->ops->ops & CK_OP_BIT(CK_OP_QUERY)) ||
 		    q->nlegs == CK_ARRAY_SIZE(q->legs))
 			continue;
 		leg = &q->legs[q->nlegs++];
 		leg->q = q;
 		leg->ad = ad;
-		leg->cap = ad->nsources + 8;
+		/* room for sources the adapter did not announce: a partner
+		 * broker's are known only from its answer */
+		leg->cap = ad->nsources + 64;
 		leg->nresults = ad->nsources;
 		leg->results = ck_call_alloc(call,
 		    leg->cap * sizeof(*leg->results));

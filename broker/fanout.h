@@ -29,6 +29,10 @@ struct ck_fanout_query {
 	const char *resident_id;	/* one of these two */
 	const char *uscc;
 	const char *name;
+	/* federation (federation.h): NULL/0 for a court's own query */
+	const char *origin;		/* NULL = "interactive"; "forwarded" */
+	const char *const *via;		/* brokers passed before this one */
+	size_t nvia;
 };
 
 /* Answer `call` (a Query) with one result per source, by its deadline. */
@@ -37,5 +41,7 @@ void ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 
 /* "deposit", "real-estate", ... for enum ck_category. */
 const char *ck_category_name(int category);
+/* The reverse: the enum ck_category of a name, or 0. */
+int ck_category_by_name(const char *name);
 
 #endif

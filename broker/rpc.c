@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fanout.h"
+#include "federation.h"
 #include "grpc_frame.h"
 #include "health.pb-c.h"
 #include "log.h"
@@ -106,8 +107,17 @@ on_query(struct ck_call *call)
 	size_t ncats = req->n_categories;
 	struct ck_check chk;
 	struct ck_case kase;
-	const char *court;
+	const char *court, *court_id = call->peer->id;
+	struct ck_fanout_query fq = { .court_id = call->peer->id };
+	bool forwarded;
+	int st;
 
+	/* rights first: a partner broker's on-behalf fields (federation.c) */
+	if ((st = ck_fed_query_rights(call, req, &forwarded, chk.msg,
+	    sizeof(chk.msg))) != CK_GRPC_OK) {
+		ck_call_fail(call, st, "%s", chk.msg);
+		return;
+	}
 	ck_check_init(&chk, call->cfg);
 	if (!ck_check_case(&chk, "case", req->case_, &kase, &court) ||
 	    !ck_check_debtor(&chk, "debtor", req->debtor) ||
@@ -122,22 +132,26 @@ on_query(struct ck_call *call)
 		    "max_age_s: must not be negative");
 		return;
 	}
+	if (forwarded && (st = ck_fed_query_accept(call, req, &kase, court,
+	    &fq, chk.msg, sizeof(chk.msg))) != CK_GRPC_OK) {
+		ck_call_fail(call, st, "%s", chk.msg);
+		return;
+	}
+	court_id = fq.court_id;
 	if (ncats == 0) {
 		cats = all;
 		ncats = CK_ARRAY_SIZE(all);
 	}
 	log_info(call->log_id, "query case=%s court=%s officer=%s "
-	    "categories=%zu request_id=%s", kase.norm, call->peer->id,
+	    "categories=%zu request_id=%s%s%s", kase.norm, court_id,
 	    req->case_->officer_id, ncats,
-	    req->request_id[0] ? req->request_id : "-");
+	    req->request_id[0] ? req->request_id : "-",
+	    forwarded ? " origin=forwarded by=" : "",
+	    forwarded ? call->peer->name : "");
 	if (fanout != NULL) {
-		struct ck_fanout_query fq = {
-			.court_id = call->peer->id,
-			.officer_id = req->case_->officer_id,
-			.case_number = ck_call_strdup(call, kase.norm),
-			.name = req->debtor->name,
-		};
-
+		fq.officer_id = req->case_->officer_id;
+		fq.case_number = ck_call_strdup(call, kase.norm);
+		fq.name = req->debtor->name;
 		for (size_t i = 0; i < ncats; i++)
 			fq.categories |= 1u << cats[i];
 		if (req->debtor->id_case == CHAKONG__V1__DEBTOR__ID_RESIDENT_ID)

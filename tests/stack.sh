@@ -53,6 +53,10 @@
 #   CK_ACTIONS_CONF   more [actions] lines (fee_margin_percent, ...)
 #   CK_EXTRA_CONF     more sections appended to chakongd.conf; @endpoint.X@
 #                     in it becomes that simulated endpoint's address
+#   CK_BROKER_ID      broker_id (default gz); another id serves and calls
+#                     agencies with broker-<id>.crt (urn:chakong:broker:<id>)
+#   CK_PKI_DIR        the PKI directory (default DIR/pki): two stacks that
+#                     federate share one (one CA, each its broker-<id>.crt)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -122,13 +126,13 @@ write_conf() {
 [server]
 listen = 127.0.0.1:0
 status_listen = 127.0.0.1:0
-broker_id = gz
+broker_id = ${CK_BROKER_ID:-gz}
 grace_period_s = ${CK_GRACE:-10}
 log_level = ${CK_LOG_LEVEL:-info}
 
 [tls]
-cert = $pki/broker.crt
-key = $pki/broker.key
+cert = $pki/$BROKER_CERT.crt
+key = $pki/$BROKER_CERT.key
 client_ca = $pki/ca.crt
 
 [limits]
@@ -178,7 +182,7 @@ REGISTRIES="realestate vehicle household enterprise"
 write_agencies() {
 	local ready=$1 pki=$2 dir=$3 id addr
 	printf '\n[agencies]\ncert = %s\nkey = %s\nca = %s\n' \
-		"$pki/broker.crt" "$pki/broker.key" "$pki/ca.crt"
+		"$pki/$BROKER_CERT.crt" "$pki/$BROKER_CERT.key" "$pki/ca.crt"
 	printf 'module_dir = %s\nref_key = %s\n' \
 		"$CK_BUILD/adapters/modules" "$dir/ref.key"
 	printf '\n[actions]\nstate_dir = %s\n' "$dir/state"
@@ -305,11 +309,17 @@ cmd_up() {
 	fi
 
 	ensure_build
-	local pki=$dir/pki conf=$dir/chakongd.conf log=$dir/chakongd.log
+	local pki=${CK_PKI_DIR:-$dir/pki} conf=$dir/chakongd.conf log=$dir/chakongd.log
 	local ready=$dir/chakongd.ready exitf=$dir/chakongd.exit
 	local pidf=$dir/chakongd.pid
 	DIR=$dir
 	"$ROOT/tests/pki/mkpki" "$pki" >/dev/null
+	mkdir -p "$pki" && pki=$(cd "$pki" && pwd)
+	BROKER_CERT=broker
+	if [[ ${CK_BROKER_ID:-gz} != gz ]]; then
+		"$ROOT/tests/pki/mkpki" "$pki" broker "$CK_BROKER_ID" >/dev/null
+		BROKER_CERT=broker-$CK_BROKER_ID
+	fi
 	rm -f "$ready" "$exitf" "$pidf" "$dir/stack.env" "$dir/pids"
 	: >"$log"
 
@@ -343,6 +353,7 @@ cmd_up() {
 		echo "export CK_STATUS=$(sq "$status")"
 		echo "export CK_STATUS_URL=$(sq "http://$status")"
 		echo "export CK_PKI=$(sq "$pki")"
+		echo "export CK_BROKER_ID=$(sq "${CK_BROKER_ID:-gz}")"
 		echo "export CK_CA=$(sq "$pki/ca.crt")"
 		echo "export CK_CERT=$(sq "$pki/court-440100.crt")"
 		echo "export CK_KEY=$(sq "$pki/court-440100.key")"
@@ -513,11 +524,12 @@ set_env_var() {
 # sim_conf DIR READY: the standard stack as an INI file, every listener
 # on the port it has now.
 sim_conf() {
-	local dir=$1 ready=$2 id kind
+	local dir=$1 ready=$2 id kind pki
+	pki=$(sed -n "s/^export CK_PKI='\\(.*\\)'$/\\1/p" "$dir/stack.env")
 	printf '; written by tests/stack.sh restart: the standard stack on fixed ports\n'
 	printf '[sim]\nseed = %s\nsize = %s\npki = %s\n' \
 		"$(read_ready "$ready" seed)" "$(read_ready "$ready" size)" \
-		"$dir/pki"
+		"${pki:-$dir/pki}"
 	printf '\n[control]\nlisten = %s\n' "$(read_ready "$ready" control)"
 	for id in $BANKS $REGISTRIES; do
 		kind=bank
