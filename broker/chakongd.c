@@ -23,6 +23,7 @@
 #include "actions.h"
 #include "chakong/status.h"
 #include "config.h"
+#include "federation.h"
 #include "fanout.h"
 #include "grpc_client.h"
 #include "log.h"
@@ -172,6 +173,7 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 	SSL_CTX_free(ctx);
 	ck_config_free(d->cfg);
 	d->cfg = cfg;
+	ck_fed_set_config(cfg);
 	ck_log_set_level(cfg->log_level);
 	d->reloads++;
 	log_notice(NULL, "reload done: certificates, CA, courts and limits "
@@ -360,6 +362,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	ck_log_set_level(d.cfg->log_level);
+	ck_fed_set_config(d.cfg);
 	signal(SIGPIPE, SIG_IGN);
 	d.started_at = ck_unix_now();
 	d.base = ck_event_base_new();
@@ -395,6 +398,7 @@ main(int argc, char **argv)
 
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
+	ck_fed_set_config(NULL);
 	ck_rpc_set_actions(NULL);
 	d.fanout.actions = NULL;
 	ck_actions_close(d.actions);

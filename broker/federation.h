@@ -36,6 +36,14 @@ struct ck_case;
 struct ck_config;
 
 /*
+ * The configuration in force (chakongd sets it at start-up and on every
+ * reload): a peer's rights are read from it, not from the config its
+ * long-lived pooled connection was accepted under, so a right withdrawn by
+ * SIGHUP is withdrawn for the next call. Borrowed; NULL = each call's own.
+ */
+void ck_fed_set_config(const struct ck_config *cfg);
+
+/*
  * May partner broker `peer_id` call `method` ("Query") on behalf of court
  * `court_id` for `categories` (CK_CATEGORY_BIT mask)? Returns CK_GRPC_OK,
  * or CK_GRPC_PERMISSION_DENIED with a message naming the missing right.

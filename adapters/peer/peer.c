@@ -188,10 +188,9 @@ on_reply(void *arg, int grpc_status, const char *message,
 	struct peer_call *c = arg;
 	struct ck_result res;
 
-	(void)delivery;
 	c->rpc = NULL;
 	ck_peer_map_reply(c->a, &c->p->conf, c->categories, grpc_status,
-	    message, reply, len, &res);
+	    message, reply, len, delivery, &res);
 	if (grpc_status != CK_GRPC_OK)
 		c->p->host->log(grpc_status == CK_GRPC_PERMISSION_DENIED ? 5 : 4,
 		    c->log_id, "peer %s: Query answered status %d",
@@ -208,7 +207,7 @@ on_deferred(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ck_peer_answer_all(c->a, &c->p->conf, c->categories, c->st, c->why,
-	    &res);
+	    false, &res);
 	finish(c, &res);
 }
 

@@ -138,7 +138,7 @@ source_status(Chakong__V1__SourceStatus st)
 void
 ck_peer_answer_all(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
     uint32_t categories, enum ck_source_status status, const char *message,
-    struct ck_result *res)
+    bool partner_answered, struct ck_result *res)
 {
 	struct ck_source_result *out;
 	const char **by;
@@ -158,7 +158,7 @@ ck_peer_answer_all(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
 		out[n].category = (enum ck_category)c;
 		out[n].status = status;
 		out[n].message = message;
-		by[n] = pc->partner;
+		by[n] = partner_answered ? pc->partner : "";
 		if (out[n].source != NULL)
 			n++;
 	}
@@ -344,7 +344,8 @@ map_source(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
 void
 ck_peer_map_reply(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
     uint32_t categories, int grpc_status, const char *message,
-    const uint8_t *reply, size_t len, struct ck_result *res)
+    const uint8_t *reply, size_t len, enum ck_delivery delivery,
+    struct ck_result *res)
 {
 	ProtobufCAllocator alloc;
 	Chakong__V1__QueryReply *r;
@@ -352,6 +353,9 @@ ck_peer_map_reply(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
 	const char **by;
 	const char *why;
 	enum ck_source_status st;
+	/* a status the partner's broker sent, or one the channel made up
+	 * (unreachable, deadline): only the first is the partner's answer */
+	bool answered = delivery == CK_DELIVERY_ANSWERED;
 
 	if (message == NULL)
 		message = "";
@@ -406,5 +410,5 @@ ck_peer_map_reply(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
 whole:
 	why = ck_ad_arena_printf(a, "partner %s: %s", pc->partner, message);
 	ck_peer_answer_all(a, pc, categories, st, why != NULL ? why : message,
-	    res);
+	    answered, res);
 }

@@ -15,6 +15,7 @@
 #ifndef CK_PEER_MAP_H
 #define CK_PEER_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,13 +61,15 @@ int ck_peer_pack_query(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
  */
 void ck_peer_map_reply(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
     uint32_t categories, int grpc_status, const char *message,
-    const uint8_t *reply, size_t len, struct ck_result *res);
+    const uint8_t *reply, size_t len, enum ck_delivery delivery,
+    struct ck_result *res);
 
 /* One result per category in `categories`, all with status and message
- * (a forward that did not happen or failed as a whole). */
+ * (a forward that did not happen or failed as a whole); answered_by is
+ * the partner when it gave that answer, "" when this broker decided. */
 void ck_peer_answer_all(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
     uint32_t categories, enum ck_source_status status, const char *message,
-    struct ck_result *res);
+    bool partner_answered, struct ck_result *res);
 
 /* "deposit", "real-estate", ... (as the broker names them), or NULL. */
 const char *ck_peer_category_name(int category);
