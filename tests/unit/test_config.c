@@ -182,6 +182,54 @@ test_errors_name_lines(void **state)
 	expect_error("this line has no equals sign\n", 6, "syntax");
 }
 
+/* [peer.<broker_id>]: a partner broker's forwarding rights (federation) */
+static void
+test_peers(void **state)
+{
+	static const char courts[] = "[court.440100]\nprefixes = 粤01\n"
+	    "[court.440104]\nprefixes = 粤0104\n";
+	struct ck_config *cfg = NULL;
+	const struct ck_peer_conf *pc;
+	char extra[1024], err[512];
+
+	(void)state;
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 440100, "
+	    "440104\ncategories = deposit, real-estate\n[peer.zs]\n"
+	    "courts = 440100\n", courts);
+	assert_int_equal(load_with(extra, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->npeers, 2);
+	pc = ck_config_peer_by_id(cfg, "gz");
+	assert_non_null(pc);
+	assert_int_equal(pc->ncourts, 2);
+	assert_string_equal(pc->courts[1], "440104");
+	assert_int_equal(pc->categories, (1u << 1) | (1u << 2));
+	pc = ck_config_peer_by_id(cfg, "zs");
+	assert_non_null(pc);
+	assert_int_equal(pc->categories, 0);	/* no category granted */
+	assert_null(ck_config_peer_by_id(cfg, "fs"));
+	ck_config_free(cfg);
+
+	/* [tls] takes lines 1-5; courts 6-9 */
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncolour = red\n", courts);
+	expect_error(extra, 11, "unknown key");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 440100\n"
+	    "categories = deposit, boats\n", courts);
+	expect_error(extra, 12, "boats");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 999999\n",
+	    courts);
+	expect_error(extra, 11, "no [court.999999]");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncategories = deposit\n",
+	    courts);
+	expect_error(extra, 11, "needs courts");
+	snprintf(extra, sizeof(extra), "%s[peer.G Z]\ncourts = 440100\n",
+	    courts);
+	expect_error(extra, 11, "[peer.<broker_id>]");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 440100\n"
+	    "[server]\ngrace_period_s = 1\n[peer.gz]\ncourts = 440100\n",
+	    courts);
+	expect_error(extra, 15, "twice");
+}
+
 static void
 test_long_line(void **state)
 {
@@ -337,6 +385,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors_name_lines),
+		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_court_without_prefixes),
 		cmocka_unit_test(test_key_mode_refused),
