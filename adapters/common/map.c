@@ -505,6 +505,9 @@ ck_ad_conf_check(const struct ck_kv *conf, size_t n, const char *const *allowed,
 	for (size_t i = 0; i < n; i++) {
 		const char *const *k;
 
+		/* the broker's own key (adapter.h): it narrows the instance */
+		if (conf[i].key != NULL && strcmp(conf[i].key, "categories") == 0)
+			continue;
 		for (k = allowed; *k != NULL; k++)
 			if (conf[i].key != NULL && strcmp(conf[i].key, *k) == 0)
 				break;

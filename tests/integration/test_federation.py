@@ -271,15 +271,20 @@ def test_withdrawn_right_turns_sources_denied(pb, fed):
         pb.broker.SOURCE_OK
 
 
-def test_peer_config_errors_name_file_and_line(fed, tmp_path):
+def test_config_errors_name_file_and_line(fed, tmp_path):
     with open(fed.fs.conf, encoding="utf-8") as fh:
         text = fh.read()
-    for bad, want in (("courts = 999999", "[court.999999]"),
-                      ("categories = boats", "boats"),
-                      ("colour = red", "unknown key")):
+    for old, bad, want in (
+            ("courts = 440100", "courts = 999999", "[court.999999]"),
+            ("courts = 440100", "categories = boats", "boats"),
+            ("courts = 440100", "colour = red", "unknown key"),
+            # an adapter instance narrowed to what its module cannot serve
+            ("module = realestate\n",
+             "module = realestate\ncategories = vehicle\n",
+             "not a category this module serves")):
+        assert old in text
         conf = tmp_path / "bad.conf"
-        conf.write_text(text.replace("courts = 440100", bad),
-                        encoding="utf-8")
+        conf.write_text(text.replace(old, bad), encoding="utf-8")
         rc, out = ck.chakongd_check(fed.fs.build, str(conf))
         assert rc == 1 and "bad.conf:" in out and want in out, out
 
