@@ -289,6 +289,26 @@ def test_config_errors_name_file_and_line(fed, tmp_path):
         assert rc == 1 and "bad.conf:" in out and want in out, out
 
 
+# ------------------------------------------------- a partner that hangs
+
+def test_hung_partner_costs_only_its_budget(pb, fed):
+    """Foshan's broker stopped (SIGSTOP): its sources time out by the
+    caller's deadline, Guangzhou's own still answer."""
+    os.kill(fed.fs.pid, signal.SIGSTOP)
+    try:
+        reply = fed.gz_court.Query(sim.query_req(
+            pb, resident_id=sim.ZHANG_SAN, categories=(1,)), timeout=1.5)
+    finally:
+        os.kill(fed.fs.pid, signal.SIGCONT)
+    got = sim.by_source(reply)
+    late = [s for s in got.values() if s.source in ("fs/deposit", "peer-fs")]
+    assert len(late) == 1, got.keys()
+    assert late[0].status == pb.broker.SOURCE_TIMEOUT, late[0]
+    assert late[0].answered_by == "", late[0]
+    assert got["bank:icbc"].status == pb.broker.SOURCE_OK
+    assert not any(k.startswith("fs/bank:") for k in got)
+
+
 # -------------------------------------------- a configured loop (last)
 
 def test_configured_loop_is_cut(pb, fed):
