@@ -16,6 +16,7 @@ the audit branch."""
 import os
 import shutil
 import signal
+import subprocess
 
 import grpc
 import pytest
@@ -169,12 +170,10 @@ def test_broker_must_act_on_a_courts_behalf(pb, fed):
 
 
 def test_broker_not_listed_as_peer_is_refused(pb, fed):
-    ck_pki = fed.pki
-    import subprocess
-    subprocess.run([os.path.join(ck.ROOT, "tests", "pki", "mkpki"), ck_pki,
+    subprocess.run([os.path.join(ck.ROOT, "tests", "pki", "mkpki"), fed.pki,
                     "broker", "zs"], check=True, capture_output=True)
-    zs = fed.stub(fed.fs, os.path.join(ck_pki, "broker-zs.crt"),
-                  os.path.join(ck_pki, "broker-zs.key"))
+    zs = fed.stub(fed.fs, os.path.join(fed.pki, "broker-zs.crt"),
+                  os.path.join(fed.pki, "broker-zs.key"))
     msg = refused(lambda: zs.Query(forwarded_req(pb, via=("zs",)),
                                    timeout=10), ck.PERMISSION_DENIED)
     assert "not configured as a peer" in msg, msg
@@ -319,9 +318,9 @@ def test_configured_loop_is_cut(pb, fed):
                  "identity = urn:chakong:broker:gz\n"
                  "[adapter.peer-gz]\nmodule = peer\nendpoint = gz\n"
                  "categories = deposit\n")
-    r = ck.subprocess.run([ck.STACK_SH, "restart", fed.fs.dir, "chakongd"],
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, CK_BUILD=fed.fs.build))
+    r = subprocess.run([ck.STACK_SH, "restart", fed.fs.dir, "chakongd"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, CK_BUILD=fed.fs.build))
     assert r.returncode == 0, r.stdout + r.stderr
     fed.fs.pid = int(ck.read_env(os.path.join(fed.fs.dir,
                                               "stack.env"))["CK_PID"])
