@@ -105,6 +105,12 @@ ck_fed_query_rights(const struct ck_call *call,
 	    asked(req), msg, msglen);
 }
 
+bool
+ck_fed_source_is_partner(const char *source)
+{
+	return strchr(source, '/') != NULL;
+}
+
 static bool
 valid_broker_id(const char *s)
 {

@@ -75,4 +75,11 @@ int ck_fed_query_accept(const struct ck_call *call,
     const char *case_court, struct ck_fanout_query *fq, char *msg,
     size_t msglen);
 
+/*
+ * Is `source` a partner broker's ("fs/bank:icbc": adapters/peer prefixes
+ * the partner's sources with its id; local source names never hold '/')?
+ * Actions on such assets are not forwarded yet: Freeze refuses them.
+ */
+bool ck_fed_source_is_partner(const char *source);
+
 #endif

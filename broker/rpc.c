@@ -251,6 +251,12 @@ on_freeze(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
+	if (ck_fed_source_is_partner(ref.source)) {
+		ck_call_fail(call, CK_GRPC_FAILED_PRECONDITION, "asset_ref: "
+		    "the asset is held in a partner city; Freeze is not "
+		    "forwarded to partner brokers (freeze it there)");
+		return;
+	}
 	if (actions != NULL)
 		ck_actions_freeze(actions, call, req, &kase, &ref);
 	else

@@ -148,6 +148,25 @@ def test_query_returns_foshan_assets_through_the_peer(pb, fed):
     assert "court=440100" in log and "origin=forwarded by=broker:gz" in log
 
 
+def test_freeze_of_a_foshan_asset_is_refused(pb, fed):
+    """Guangzhou's asset_ref for a Foshan asset opens (it seals Foshan's
+    own ref), but actions are not forwarded: FAILED_PRECONDITION, and
+    nothing reaches Foshan's bank."""
+    reply = fed.gz_court.Query(sim.query_req(
+        pb, resident_id=sim.ZHANG_SAN, categories=(1,)), timeout=15)
+    ref = sim.by_source(reply)["fs/bank:icbc"].assets[0].asset_ref
+    before = fed.fs_control.calls("icbc", "Freeze")
+    q = sim.query_req(pb, resident_id=sim.ZHANG_SAN)
+    req = pb.broker.FreezeRequest(
+        request_id="fed-freeze-1", case=q.case, debtor=q.debtor,
+        asset_ref=ref, document_number=CASE + "之一", duration_days=30,
+        amount=pb.broker.Money(fen=100, currency="CNY"))
+    msg = refused(lambda: fed.gz_court.Freeze(req, timeout=10),
+                  ck.FAILED_PRECONDITION)
+    assert msg.startswith("asset_ref:") and "partner" in msg, msg
+    assert fed.fs_control.calls("icbc", "Freeze") == before
+
+
 def test_identity_number_not_in_either_log(fed):
     for s in (fed.gz, fed.fs):
         assert sim.ZHANG_SAN not in open(s.log, encoding="utf-8").read()
