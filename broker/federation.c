@@ -41,6 +41,14 @@ asked(const Chakong__V1__QueryRequest *req)
 	return mask;
 }
 
+/*
+ * Today [peer.<id>] alone decides. With the access policy (broker/
+ * policy.c, branch `policy`) merged, this also asks ck_policy_check() for
+ * the originating court ({CK_ROLE_COURT, court_id, method, categories}),
+ * so a forwarded call gets no more than that court has here AND the peer
+ * is granted; ck_rpc_admit() must then leave a peer broker's Query with
+ * on_behalf to this function instead of looking for [policy.broker:<id>].
+ */
 int
 ck_fed_allow(const struct ck_config *cfg, const char *peer_id,
     const char *court_id, const char *method, uint32_t categories,
