@@ -7,7 +7,7 @@
  * keeps the old one when the new file is invalid.
  *
  *   [server]   listen, status_listen, broker_id, grace_period_s, log_level
- *   [tls]      cert, key, client_ca
+ *   [tls]      cert, key, client_ca, crl
  *   [limits]   see struct ck_limits
  *   [court.<id>]  name, prefixes (comma-separated case-number prefixes),
  *              custody_bank, custody_account (where deductions go)
@@ -16,6 +16,7 @@
  *              resolver_max_backoff_s
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
+ *   [policy.<role>:<id>]  one client identity's rights (policy.h)
  */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
@@ -112,6 +113,13 @@ struct ck_config {
 	size_t nendpoints;
 	struct ck_adapter_conf adapters[CK_MAX_ADAPTERS];
 	size_t nadapters;
+
+	/* [tls] crl: revoked client certificates, checked on every
+	 * handshake; "" = none (reloaded with SIGHUP) */
+	char crl[512];
+	/* [policy.*]: who may do what (policy.h); NULL when the file has no
+	 * policy section, which denies every AssetBroker call */
+	struct ck_policy *policy;
 };
 
 /* Fill *cfg with the embedded defaults. */

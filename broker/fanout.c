@@ -51,6 +51,7 @@ struct query {
 	const struct ck_fanout *fo;
 	struct ck_agency_call ac;
 	uint32_t mask;			/* categories asked */
+	uint32_t denied;		/* ... and refused by the policy */
 	struct leg legs[16];
 	size_t nlegs, pending;
 	struct event *timer;
@@ -478,12 +479,17 @@ query_finish(struct query *q)
 	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {
 		Chakong__V1__SourceResult *r;
 
-		if (!(q->mask & CK_CATEGORY_BIT(c)) ||
+		if (!((q->mask | q->denied) & CK_CATEGORY_BIT(c)) ||
 		    (served & CK_CATEGORY_BIT(c)))
 			continue;
-		r = new_result(call, ck_category_name(c), c,
-		    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
-		    "no adapter is configured for this category");
+		if (q->denied & CK_CATEGORY_BIT(c))
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED,
+			    "the caller has no right to query this category");
+		else
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
+			    "no adapter is configured for this category");
 		if (r != NULL)
 			reply.sources[reply.n_sources++] = r;
 	}
@@ -502,6 +508,48 @@ on_query_timer(evutil_socket_t fd, short what, void *arg)
 	    "deadline; answering with what arrived", q->pending,
 	    q->pending == 1 ? "" : "s");
 	query_finish(q);
+}
+
+/*
+ * The access policy's refusals, decided before anything is sent: an
+ * adapter serving only categories the caller may not see, or reaching an
+ * agency it may not reach, is not called and its sources answer DENIED.
+ * An adapter asks all its agencies in one call, so one forbidden agency
+ * keeps the allowed ones of the same adapter from being asked too.
+ */
+static void
+deny_leg(struct leg *leg, const struct ck_fanout_query *fq)
+{
+	struct query *q = leg->q;
+	const char *why = NULL;
+	int cat = leg_category(leg);
+
+	if (!(leg->ad->ops->categories & q->mask)) {
+		why = "the caller has no right to query this category";
+		for (cat = CK_CATEGORY_DEPOSIT; cat < CK_CATEGORY_ENTERPRISE &&
+		    !(leg->ad->ops->categories & q->denied &
+		    CK_CATEGORY_BIT(cat)); cat++)
+			;
+	}
+	for (size_t i = 0; why == NULL && fq->source_ok != NULL &&
+	    i < leg->ad->nsources; i++)
+		if (!fq->source_ok(leg->ad->sources[i], fq->source_arg))
+			why = "";
+	if (why == NULL)
+		return;
+	leg->done = true;
+	for (size_t i = 0; i < leg->ad->nsources; i++) {
+		const char *msg = why;
+
+		if (why[0] == '\0')
+			msg = fq->source_ok(leg->ad->sources[i],
+			    fq->source_arg) ? "not asked: the caller may not "
+			    "reach another agency this adapter asks in the "
+			    "same call" : "the caller has no right to reach "
+			    "this agency";
+		leg->results[i] = new_result(q->call, leg->ad->sources[i],
+		    cat, CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED, msg);
+	}
 }
 
 const char *
@@ -539,6 +587,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->call = call;
 	q->fo = fo;
 	q->mask = fq->categories;
+	q->denied = fq->denied & ~fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
 	if (fo->refkeys != NULL)
@@ -569,7 +618,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct ck_adapter *ad = &fo->adapters->list[i];
 		struct leg *leg;
 
-		if (!(ad->ops->categories & q->mask) ||
+		if (!(ad->ops->categories & (q->mask | q->denied)) ||
 		    !(ad->ops->ops & CK_OP_BIT(CK_OP_QUERY)) ||
 		    q->nlegs == CK_ARRAY_SIZE(q->legs))
 			continue;
@@ -587,6 +636,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 			return;
 		}
 		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
+		deny_leg(leg, fq);
 	}
 	if (q->nlegs == 0 || budget == 0) {
 		query_finish(q);
@@ -609,6 +659,10 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct leg *leg = &q->legs[i];
 		int rv;
 
+		if (leg->done) {	/* denied: never asked */
+			q->pending--;
+			continue;
+		}
 		leg->started = ck_mono_usec();
 		rv = leg->ad->ops->start(leg->ad->self, ac, on_leg_done, leg,
 		    &leg->handle);

@@ -154,6 +154,7 @@ struct ck_server {
 	void *drained_arg;
 	struct event *drained_ev;
 	char addr[64];
+	ck_admit_fn admit;		/* rights check, NULL: none */
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -523,6 +524,21 @@ stream_headers_done(struct stream *s)
 	s->state = STREAM_BODY;
 }
 
+/* The method's rights check (rpc.h), before and after decoding. */
+static bool
+stream_admit(struct stream *s)
+{
+	char msg[384];
+	int code;
+
+	if (s->conn->srv->admit == NULL)
+		return true;
+	code = s->conn->srv->admit(&s->call, msg, sizeof(msg));
+	if (code != 0)
+		stream_answer(s, code, msg);
+	return code == 0;
+}
+
 static void
 stream_dispatch(struct stream *s)
 {
@@ -551,6 +567,8 @@ stream_dispatch(struct stream *s)
 		stream_answer(s, CK_GRPC_PERMISSION_DENIED, msg);
 		return;
 	}
+	if (!stream_admit(s))
+		return;
 	ck_arena_allocator(s->call.arena, &alloc);
 	s->call.request = protobuf_c_message_unpack(m->input, &alloc,
 	    s->dec.msg_len, s->dec.msg);
@@ -560,6 +578,8 @@ stream_dispatch(struct stream *s)
 		    "message");
 		return;
 	}
+	if (!stream_admit(s))
+		return;
 	ck_grpc_decoder_reset(&s->dec);
 	s->state = STREAM_RUNNING;
 	s->call.cfg = s->conn->cfg;
@@ -1226,6 +1246,12 @@ ck_server_reload(struct ck_server *srv, struct ck_config *cfg, SSL_CTX *ctx)
 	srv->ctx = ctx;
 	ck_config_free(srv->cfg);
 	srv->cfg = ck_config_ref(cfg);
+}
+
+void
+ck_server_set_admit(struct ck_server *srv, ck_admit_fn admit)
+{
+	srv->admit = admit;
 }
 
 void

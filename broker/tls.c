@@ -206,3 +206,22 @@ fail:
 	SSL_CTX_free(ctx);
 	return CK_ETLS;
 }
+
+int
+ck_tls_server_ctx_load_crl(SSL_CTX *ctx, const char *crl_file, char *err,
+    size_t errlen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lookup;
+	int n;
+
+	lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+	if (lookup == NULL)
+		return ssl_fail(err, errlen, "loading CRL", crl_file);
+	n = X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM);
+	if (n <= 0)
+		return ssl_fail(err, errlen, "loading CRL", crl_file);
+	/* the leaf only: the CA itself is the trust anchor here */
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return 0;
+}
