@@ -586,8 +586,11 @@ subject_of(const struct ck_call *call, struct ck_policy_subject *s)
 		struct ck_ref *ref = ck_call_alloc((struct ck_call *)call,
 		    sizeof(*ref));
 
+		/* another court's reference says nothing about this
+		 * caller's rights: validation refuses it next */
 		if (ref != NULL && ck_ref_open(fanout->refkeys, b->data,
-		    b->len, ref) == 0) {
+		    b->len, ref) == 0 &&
+		    strcmp(ref->court_id, call->peer->id) == 0) {
 			s->categories |= CK_CATEGORY_BIT(ref->category);
 			s->source = ref->source;
 		}
