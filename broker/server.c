@@ -1093,9 +1093,20 @@ on_event(struct bufferevent *bev, short events, void *arg)
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		char buf[256] = "connection error";
 
-		if (e != 0)
+		if (e != 0) {
+			SSL *ssl = bufferevent_openssl_get_ssl(bev);
+			long vr = ssl != NULL ? SSL_get_verify_result(ssl) :
+			    X509_V_OK;
+			size_t len;
+
 			ERR_error_string_n(e, buf, sizeof(buf));
-		else if (EVUTIL_SOCKET_ERROR() != 0)
+			/* say why a client certificate failed (revoked,
+			 * expired, unknown CA) */
+			len = strlen(buf);
+			if (vr != X509_V_OK && len < sizeof(buf))
+				snprintf(buf + len, sizeof(buf) - len, " (%s)",
+				    X509_verify_cert_error_string(vr));
+		} else if (EVUTIL_SOCKET_ERROR() != 0)
 			ck_strlcpy(buf, evutil_socket_error_to_string(
 			    EVUTIL_SOCKET_ERROR()), sizeof(buf));
 		if (c->state == CONN_HANDSHAKE)
