@@ -1252,11 +1252,28 @@ ck_server_address(const struct ck_server *srv)
 void
 ck_server_reload(struct ck_server *srv, struct ck_config *cfg, SSL_CTX *ctx)
 {
+	struct conn *c, *next;
+
 	SSL_CTX_up_ref(ctx);
 	SSL_CTX_free(srv->ctx);	/* live connections hold their own refs */
 	srv->ctx = ctx;
 	ck_config_free(srv->cfg);
 	srv->cfg = ck_config_ref(cfg);
+	/* a certificate revoked (or a CA withdrawn) since its handshake takes
+	 * no new calls: GOAWAY, the calls in flight finish */
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		const char *why;
+
+		next = TAILQ_NEXT(c, link);
+		if (c->state != CONN_ACTIVE || ck_tls_peer_reverify(ctx,
+		    bufferevent_openssl_get_ssl(c->bev), &why) == 0)
+			continue;
+		log_warn(NULL, "conn=%llu peer=%s: its certificate no longer "
+		    "verifies (%s); GOAWAY", (unsigned long long)c->id,
+		    c->peer.name, why);
+		conn_goaway(c, NGHTTP2_NO_ERROR, "client certificate no longer "
+		    "valid");
+	}
 }
 
 void

@@ -3,7 +3,8 @@
 The stack's [tls] crl is pki/crl.pem (tests/pki/mkpki), which revokes
 pki/revoked.crt; pki/crl-later.pem also revokes pki/revoked-later.crt.
 Every handshake is checked against the CRL; SIGHUP reads a new one for new
-handshakes without a restart; an unreadable one keeps the old list.
+handshakes without a restart, and a connection whose certificate it
+revokes gets GOAWAY; an unreadable one keeps the old list.
 """
 
 import os
@@ -13,6 +14,7 @@ import signal
 import time
 
 import grpc
+import pytest
 
 import ck
 
@@ -76,17 +78,31 @@ def test_sighup_with_a_new_crl_refuses_a_newly_revoked_one(pb, stack):
     shutil.copyfile(crl, saved)
     pid, n = stack.pid, reloads(stack)
     pos = os.path.getsize(stack.log)
+    # a connection made before the revocation
+    old = stack.channel(cert=stack.pki_file("revoked-later.crt"),
+                        key=stack.pki_file("revoked-later.key"))
+    hc = pb.health_grpc.HealthStub(old)
+    hc.Check(pb.health.HealthCheckRequest(), timeout=10)
     try:
         shutil.copyfile(stack.pki_file("crl-later.pem"), crl + ".tmp")
         os.replace(crl + ".tmp", crl)
         sighup_and_wait(stack, lambda: reloads(stack) == n + 1, pos)
         code, details = health(pb, stack, "revoked-later")
         assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+        # the established one got GOAWAY: its next call needs a new
+        # handshake, which is refused
+        assert re.search(r"peer=court:440100: its certificate no longer "
+                         r"verifies \(certificate revoked\); GOAWAY",
+                         log_since(stack, pos)), log_since(stack, pos)
+        with pytest.raises(grpc.RpcError) as ei:
+            hc.Check(pb.health.HealthCheckRequest(), timeout=10)
+        assert ei.value.code() == grpc.StatusCode.UNAVAILABLE
         assert health(pb, stack, "revoked")[0] == \
             grpc.StatusCode.UNAVAILABLE
         assert health(pb, stack, "court-440100")[0] == grpc.StatusCode.OK
         assert stack.alive() and stack.pid == pid   # no restart
     finally:
+        old.close()
         os.replace(saved, crl)
         sighup_and_wait(stack, lambda: reloads(stack) == n + 2, pos)
     assert health(pb, stack, "revoked-later")[0] == grpc.StatusCode.OK
