@@ -170,55 +170,82 @@ category_list(uint32_t mask, char *buf, size_t len)
 	return buf;
 }
 
+/* The first right the subject lacks, in the order they are checked. */
+enum lack {
+	LACK_NONE = 0,
+	LACK_POLICY,
+	LACK_METHOD,
+	LACK_CATEGORY,
+	LACK_COURT,
+	LACK_SOURCE,
+	LACK_OFFICER,
+};
+
+static enum lack
+judge(const struct rule *r, int m, const struct ck_policy_subject *s)
+{
+	if (r == NULL)
+		return LACK_POLICY;
+	if (m < 0 || !r->granted[m])
+		return LACK_METHOD;
+	if ((s->categories & ~r->cats[m]) != 0)
+		return LACK_CATEGORY;
+	if (s->case_court != NULL && !court_allowed(r, s->case_court))
+		return LACK_COURT;
+	if (s->source != NULL && !source_allowed(r, s->source))
+		return LACK_SOURCE;
+	if (s->officer_id != NULL && s->officer_id[0] != '\0' &&
+	    !officer_registered(r, s->officer_id))
+		return LACK_OFFICER;
+	return LACK_NONE;
+}
+
 int
 ck_policy_check(const struct ck_policy *pol,
     const struct ck_policy_subject *s, char *msg, size_t msglen)
 {
 	const struct rule *r = find_rule(pol, s->role, s->id);
 	int m = s->method != NULL ? method_index(s->method) : -1;
+	enum lack lack = judge(r, m, s);
 	char who[80], cats[96], granted[96];
 
+	if (lack == LACK_NONE)
+		return 0;
 	snprintf(who, sizeof(who), "%s:%s", ck_role_name(s->role),
 	    s->id != NULL ? s->id : "");
-	if (r == NULL) {
+	switch (lack) {
+	case LACK_POLICY:
 		snprintf(msg, msglen, "no access policy for %s: every right "
 		    "is denied (the operator grants rights in a "
 		    "[policy.%s] section)", who, who);
-		return CK_GRPC_PERMISSION_DENIED;
-	}
-	if (m < 0 || !r->granted[m]) {
+		break;
+	case LACK_METHOD:
 		snprintf(msg, msglen, "right %s: not granted to %s",
 		    s->method != NULL ? s->method : "(none)", who);
-		return CK_GRPC_PERMISSION_DENIED;
-	}
-	if ((s->categories & ~r->cats[m]) != 0) {
+		break;
+	case LACK_CATEGORY:
 		snprintf(msg, msglen, "right %s of %s: not granted to %s "
 		    "(granted: %s)", s->method,
 		    category_list(s->categories & ~r->cats[m], cats,
 		    sizeof(cats)), who,
 		    r->cats[m] ? category_list(r->cats[m], granted,
-		    sizeof(granted)) :
-		    "none");
-		return CK_GRPC_PERMISSION_DENIED;
-	}
-	if (s->case_court != NULL && !court_allowed(r, s->case_court)) {
+		    sizeof(granted)) : "none");
+		break;
+	case LACK_COURT:
 		snprintf(msg, msglen, "right to act on the cases of court %s "
 		    "(case.case_number): not granted to %s", s->case_court,
 		    who);
-		return CK_GRPC_PERMISSION_DENIED;
-	}
-	if (s->source != NULL && !source_allowed(r, s->source)) {
+		break;
+	case LACK_SOURCE:
 		snprintf(msg, msglen, "right to reach agency %s: not granted "
 		    "to %s", s->source, who);
-		return CK_GRPC_PERMISSION_DENIED;
-	}
-	if (s->officer_id != NULL && s->officer_id[0] != '\0' &&
-	    !officer_registered(r, s->officer_id)) {
+		break;
+	default:
 		snprintf(msg, msglen, "case.officer_id: the officer is not on "
 		    "the registered roster of %s (报备 rule)", who);
-		return CK_GRPC_PERMISSION_DENIED;
+		break;
 	}
-	return 0;
+	return CK_GRPC_PERMISSION_DENIED;
 }
 
 uint32_t
@@ -245,7 +272,8 @@ ck_policy_source_allowed(const struct ck_policy *pol, enum ck_role role,
 /* ---- token buckets ---------------------------------------------------- */
 
 struct bucket {
-	char who[80];			/* "court:440600" */
+	enum ck_role role;
+	char id[64];			/* "440600" */
 	double tokens;
 	uint64_t last;			/* usec of the last refill */
 };
@@ -272,13 +300,13 @@ ck_policy_limiter_free(struct ck_policy_limiter *lim)
 }
 
 static struct bucket *
-bucket_get(struct ck_policy_limiter *lim, const char *who, double burst,
-    uint64_t now)
+bucket_get(struct ck_policy_limiter *lim, enum ck_role role, const char *id,
+    double burst, uint64_t now)
 {
 	struct bucket *b;
 
 	for (size_t i = 0; i < lim->n; i++)
-		if (strcmp(lim->b[i].who, who) == 0)
+		if (lim->b[i].role == role && strcmp(lim->b[i].id, id) == 0)
 			return &lim->b[i];
 	if (lim->n == lim->cap) {
 		size_t cap = lim->cap ? lim->cap * 2 : 16;
@@ -290,7 +318,8 @@ bucket_get(struct ck_policy_limiter *lim, const char *who, double burst,
 		lim->cap = cap;
 	}
 	b = &lim->b[lim->n++];
-	ck_strlcpy(b->who, who, sizeof(b->who));
+	b->role = role;
+	ck_strlcpy(b->id, id, sizeof(b->id));
 	b->tokens = burst;
 	b->last = now;
 	return b;
@@ -303,12 +332,10 @@ ck_policy_limiter_take(struct ck_policy_limiter *lim,
 {
 	const struct rule *r = find_rule(pol, role, id);
 	struct bucket *b;
-	char who[80];
 
 	if (r == NULL || r->rate == 0)
 		return 0;
-	snprintf(who, sizeof(who), "%s:%s", ck_role_name(role), id);
-	b = bucket_get(lim, who, r->burst, now_usec);
+	b = bucket_get(lim, role, id, r->burst, now_usec);
 	if (b == NULL) {
 		snprintf(msg, msglen, "server out of memory");
 		return CK_GRPC_RESOURCE_EXHAUSTED;
@@ -320,9 +347,9 @@ ck_policy_limiter_take(struct ck_policy_limiter *lim,
 	if (b->tokens > r->burst)	/* also after a reload lowered it */
 		b->tokens = r->burst;
 	if (b->tokens < 1.0) {
-		snprintf(msg, msglen, "rate limit of %s: more than %u calls "
-		    "per second (burst %u); try again later", who, r->rate,
-		    r->burst);
+		snprintf(msg, msglen, "rate limit of %s:%s: more than %u "
+		    "calls per second (burst %u); try again later",
+		    ck_role_name(role), id, r->rate, r->burst);
 		return CK_GRPC_RESOURCE_EXHAUSTED;
 	}
 	b->tokens -= 1.0;
