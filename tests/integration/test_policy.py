@@ -445,3 +445,32 @@ def test_sighup_invalid_policy_keeps_the_old_one(pstack, pb, fs):
         assert rep.sources
     finally:
         os.rename(roster + ".away", roster)
+
+
+def test_sighup_gives_a_right_and_takes_it_back(pstack, pb, fs, control):
+    """A right given by SIGHUP works on the next call; restored, it is
+    refused again."""
+    with open(pstack.conf) as f:
+        orig = f.read()
+    wider = orig.replace("Query = deposit, real-estate\n",
+                         "Query = deposit, real-estate, vehicle\n")
+    assert wider != orig
+    n = reload_count(pstack)
+    req = fs_query(pb, fs_case(), [VEHICLE])
+    A.assert_status(A.rpc_error(fs.Query, req), DENIED, "right Query of "
+                    "vehicle")
+    try:
+        with open(pstack.conf, "w") as f:
+            f.write(wider)
+        sighup(pstack, want_reloads=n + 1)
+        before = agency_calls(control)
+        rep = fs.Query(req, timeout=15)
+        assert [s.status for s in rep.sources
+                if s.source == "vehicle"] == [1], rep
+        assert agency_calls(control)["vehicle"] > before.get("vehicle", 0)
+    finally:
+        with open(pstack.conf, "w") as f:
+            f.write(orig)
+        sighup(pstack, want_reloads=n + 2)
+    A.assert_status(A.rpc_error(fs.Query, req), DENIED, "right Query of "
+                    "vehicle")
