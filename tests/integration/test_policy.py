@@ -474,3 +474,54 @@ def test_sighup_gives_a_right_and_takes_it_back(pstack, pb, fs, control):
         sighup(pstack, want_reloads=n + 2)
     A.assert_status(A.rpc_error(fs.Query, req), DENIED, "right Query of "
                     "vehicle")
+
+
+def test_agencies_limit_which_sources_are_asked(pstack, pb, fs, zhang,
+                                                control):
+    """`agencies` restricts the sources: the others answer SOURCE_DENIED
+    and are not asked; an action at one of them is PERMISSION_DENIED."""
+    with open(pstack.conf) as f:
+        orig = f.read()
+    case, _ = fs_deposit_freeze(pb, fs, zhang)
+    rep = fs.Query(fs_query(pb, case, [DEPOSIT]), timeout=15)
+    ref = [a.asset_ref for s in rep.sources if s.source == "bank:icbc"
+           for a in s.assets][0]
+    n = reload_count(pstack)
+
+    def with_agencies(value):
+        text = re.sub(r"^(roster = .*)$", rf"\1\nagencies = {value}", orig,
+                      flags=re.M)
+        assert text != orig
+        with open(pstack.conf, "w") as f:
+            f.write(text)
+        sighup(pstack, want_reloads=reload_count(pstack) + 1)
+
+    try:
+        with_agencies("bank:*")
+        before = agency_calls(control)
+        rep = fs.Query(fs_query(pb, case, [DEPOSIT, REAL_ESTATE]),
+                       timeout=15)
+        got = {s.source: (s.status, s.message) for s in rep.sources}
+        assert got["realestate"][0] == SOURCE_DENIED, got
+        assert "reach this agency" in got["realestate"][1]
+        assert got["bank:icbc"][0] == 1, got
+        after = agency_calls(control)
+        assert after.get("realestate", 0) == before.get("realestate", 0)
+        assert after["icbc"] > before["icbc"]
+
+        with_agencies("realestate")
+        before = agency_calls(control)
+        rep = fs.Query(fs_query(pb, case, [DEPOSIT, REAL_ESTATE]),
+                       timeout=15)
+        got = {s.source: s.status for s in rep.sources}
+        assert all(got[b] == SOURCE_DENIED for b in sim.BANK_SOURCES), got
+        assert got["realestate"] == 1, got
+        err = A.rpc_error(fs.Freeze, as_officer(
+            A.freeze_req(pb, zhang, ref, case, 1_000_000, fen=100)))
+        A.assert_status(err, DENIED, "reach agency bank:icbc")
+        after = agency_calls(control)
+        assert all(after.get(b, 0) == before.get(b, 0) for b in sim.BANKS)
+    finally:
+        with open(pstack.conf, "w") as f:
+            f.write(orig)
+        sighup(pstack, want_reloads=n + 3)
