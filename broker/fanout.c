@@ -44,6 +44,7 @@ struct leg {
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
 	size_t nresults, cap;
+	const char **skip;		/* sources the caller may not reach */
 };
 
 struct query {
@@ -344,6 +345,15 @@ slot(struct leg *leg, const char *source)
 
 static void query_finish(struct query *q);
 
+static bool
+skipped(const struct leg *leg, const char *source)
+{
+	for (size_t i = 0; leg->skip != NULL && leg->skip[i] != NULL; i++)
+		if (strcmp(leg->skip[i], source) == 0)
+			return true;
+	return false;
+}
+
 /*
  * The category to report for a source that gave no result: announced
  * sources carry none, so the first asked category the adapter serves.
@@ -373,8 +383,11 @@ on_leg_done(void *arg, const struct ck_result *res)
 		const struct ck_source_result *sr = &res->sources[i];
 		Chakong__V1__SourceResult *r, **where;
 
+		/* a module older than skip_sources may have asked anyway:
+		 * what it says of them is not the caller's to see */
 		if (sr->source == NULL ||
-		    !(q->mask & CK_CATEGORY_BIT(sr->category)))
+		    !(q->mask & CK_CATEGORY_BIT(sr->category)) ||
+		    skipped(leg, sr->source))
 			continue;
 		where = slot(leg, sr->source);
 		if (where == NULL)
@@ -512,16 +525,18 @@ on_query_timer(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The access policy's refusals, decided before anything is sent: an
- * adapter serving only categories the caller may not see, or reaching an
- * agency it may not reach, is not called and its sources answer DENIED.
- * An adapter asks all its agencies in one call, so one forbidden agency
- * keeps the allowed ones of the same adapter from being asked too.
+ * adapter serving only categories the caller may not see is not called;
+ * the agencies the caller may not reach are left out of the call
+ * (ck_agency_call.skip_sources), or the adapter is not called when that
+ * leaves none. Their sources answer DENIED. Returns false when out of
+ * memory.
  */
-static void
+static bool
 deny_leg(struct leg *leg, const struct ck_fanout_query *fq)
 {
 	struct query *q = leg->q;
-	const char *why = NULL;
+	const char *why = "the caller has no right to reach this agency";
+	size_t nskip = 0;
 	int cat = leg_category(leg);
 
 	if (!(leg->ad->ops->categories & q->mask)) {
@@ -530,26 +545,30 @@ deny_leg(struct leg *leg, const struct ck_fanout_query *fq)
 		    !(leg->ad->ops->categories & q->denied &
 		    CK_CATEGORY_BIT(cat)); cat++)
 			;
+		leg->done = true;	/* even one announcing no sources */
+		nskip = leg->ad->nsources;
+	} else if (fq->source_ok != NULL) {
+		leg->skip = ck_call_alloc(q->call,
+		    (leg->ad->nsources + 1) * sizeof(*leg->skip));
+		if (leg->skip == NULL)
+			return false;
+		for (size_t i = 0; i < leg->ad->nsources; i++)
+			if (!fq->source_ok(leg->ad->sources[i], fq->source_arg))
+				leg->skip[nskip++] = leg->ad->sources[i];
+		leg->skip[nskip] = NULL;
 	}
-	for (size_t i = 0; why == NULL && fq->source_ok != NULL &&
-	    i < leg->ad->nsources; i++)
-		if (!fq->source_ok(leg->ad->sources[i], fq->source_arg))
-			why = "";
-	if (why == NULL)
-		return;
-	leg->done = true;
-	for (size_t i = 0; i < leg->ad->nsources; i++) {
-		const char *msg = why;
-
-		if (why[0] == '\0')
-			msg = fq->source_ok(leg->ad->sources[i],
-			    fq->source_arg) ? "not asked: the caller may not "
-			    "reach another agency this adapter asks in the "
-			    "same call" : "the caller has no right to reach "
-			    "this agency";
-		leg->results[i] = new_result(q->call, leg->ad->sources[i],
-		    cat, CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED, msg);
+	if (nskip == 0) {
+		leg->skip = NULL;
+		return true;
 	}
+	if (nskip == leg->ad->nsources)
+		leg->done = true;	/* nothing left to ask */
+	for (size_t i = 0; i < leg->ad->nsources; i++)
+		if (leg->done || skipped(leg, leg->ad->sources[i]))
+			leg->results[i] = new_result(q->call,
+			    leg->ad->sources[i], cat,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED, why);
+	return true;
 }
 
 const char *
@@ -636,7 +655,11 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 			return;
 		}
 		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
-		deny_leg(leg, fq);
+		if (!deny_leg(leg, fq)) {
+			ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+			    "server out of memory");
+			return;
+		}
 	}
 	if (q->nlegs == 0 || budget == 0) {
 		query_finish(q);
@@ -664,8 +687,10 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 			continue;
 		}
 		leg->started = ck_mono_usec();
+		ac->skip_sources = leg->skip;
 		rv = leg->ad->ops->start(leg->ad->self, ac, on_leg_done, leg,
 		    &leg->handle);
+		ac->skip_sources = NULL;
 		if (rv != 0) {
 			log_warn(call->log_id, "adapter %s failed to start: %s",
 			    leg->ad->name, ck_strerror(rv));

@@ -160,6 +160,15 @@ struct ck_agency_call {
 	 * TIMEOUT.
 	 */
 	uint64_t timeout_usec;
+
+	/*
+	 * CK_OP_QUERY: sources (as sources() names them) the module must not
+	 * contact, because the caller has no right to reach them;
+	 * NULL-terminated, or NULL for none. The broker reports them itself
+	 * and drops any result for them. Appended: read it only when
+	 * size > offsetof(struct ck_agency_call, skip_sources).
+	 */
+	const char *const *skip_sources;
 };
 
 /* ---- results ---------------------------------------------------------- */

@@ -509,6 +509,22 @@ def test_agencies_limit_which_sources_are_asked(pstack, pb, fs, zhang,
         assert after.get("realestate", 0) == before.get("realestate", 0)
         assert after["icbc"] > before["icbc"]
 
+        # some banks: the bank adapter asks only those
+        with_agencies("bank:icbc, bank:boc")
+        before = agency_calls(control)
+        rep = fs.Query(fs_query(pb, case, [DEPOSIT]), timeout=15)
+        got = {s.source: (s.status, s.message) for s in rep.sources}
+        assert got["bank:icbc"][0] == 1 and got["bank:boc"][0] in (1, 7), \
+            got
+        after = agency_calls(control)
+        for b in sim.BANKS:
+            if b in ("icbc", "boc"):
+                assert after[b] > before.get(b, 0), b
+            else:
+                assert got["bank:" + b][0] == SOURCE_DENIED, got
+                assert "reach this agency" in got["bank:" + b][1]
+                assert after.get(b, 0) == before.get(b, 0), b
+
         with_agencies("realestate")
         before = agency_calls(control)
         rep = fs.Query(fs_query(pb, case, [DEPOSIT, REAL_ESTATE]),
@@ -524,4 +540,4 @@ def test_agencies_limit_which_sources_are_asked(pstack, pb, fs, zhang,
     finally:
         with open(pstack.conf, "w") as f:
             f.write(orig)
-        sighup(pstack, want_reloads=n + 3)
+        sighup(pstack, want_reloads=n + 4)
