@@ -33,6 +33,17 @@
  *
  * Checks answer with a gRPC status code (include/chakong/grpc_status.h)
  * and a message naming the right that is missing, never a request value.
+ *
+ * Where the checks run: chakongd's ck_rpc_admit() (rpc.c) checks every
+ * AssetBroker call against the running config's policy, as the identity
+ * of the client certificate, before anything in the request is examined.
+ * A module acting for someone else checks that subject itself with
+ * ck_policy_check() and the running cfg->policy: the federation adapter
+ * (a partner broker's request on behalf of its court: role CK_ROLE_COURT,
+ * the originating court's id, officer, case and categories; the broker
+ * identity itself needs a [policy.broker:<id>] section with the methods
+ * and `courts` it may forward for), the re-query scheduler (the enrolling
+ * court and officer, each time).
  */
 #ifndef CK_POLICY_H
 #define CK_POLICY_H
