@@ -340,10 +340,11 @@ ck_policy_limiter_take(struct ck_policy_limiter *lim,
 		snprintf(msg, msglen, "server out of memory");
 		return CK_GRPC_RESOURCE_EXHAUSTED;
 	}
-	/* a clock moved backwards refills nothing */
+	/* a clock stepped backwards refills nothing, and the bucket goes on
+	 * from the new reading rather than stalling until the old one */
 	if (now_usec > b->last)
 		b->tokens += (double)(now_usec - b->last) * r->rate / 1e6;
-	b->last = now_usec > b->last ? now_usec : b->last;
+	b->last = now_usec;
 	if (b->tokens > r->burst)	/* also after a reload lowered it */
 		b->tokens = r->burst;
 	if (b->tokens < 1.0) {

@@ -332,22 +332,24 @@ test_rate_limit(void **state)
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(ck_policy_limiter_take(lim, cfg->policy,
 		    CK_ROLE_COURT, "440100", t, msg, sizeof(msg)), 0);
-	/* a clock moved backwards refills nothing */
+	/* a clock stepped backwards refills nothing ... */
+	t -= 5000000;
 	assert_int_equal(ck_policy_limiter_take(lim, cfg->policy,
-	    CK_ROLE_COURT, "440600", t - 5000000, msg, sizeof(msg)),
+	    CK_ROLE_COURT, "440600", t, msg, sizeof(msg)),
 	    CK_GRPC_RESOURCE_EXHAUSTED);
-	/* one second on: one token back (0.5 s was left over) */
+	/* ... and does not stall it: half a second on, the half token left
+	 * over is whole */
 	assert_int_equal(ck_policy_limiter_take(lim, cfg->policy,
-	    CK_ROLE_COURT, "440600", t + 1000000, msg, sizeof(msg)), 0);
+	    CK_ROLE_COURT, "440600", t + 500000, msg, sizeof(msg)), 0);
 	assert_int_equal(ck_policy_limiter_take(lim, cfg->policy,
-	    CK_ROLE_COURT, "440600", t + 1000000, msg, sizeof(msg)),
+	    CK_ROLE_COURT, "440600", t + 500000, msg, sizeof(msg)),
 	    CK_GRPC_RESOURCE_EXHAUSTED);
 
 	/* a reload keeps the bucket: a larger burst does not refill it */
 	assert_int_equal(load_with("[policy.court:440600]\nQuery = *\n"
 	    "rate = 1\nburst = 50\n", &cfg2, err, sizeof(err)), 0);
 	assert_int_equal(ck_policy_limiter_take(lim, cfg2->policy,
-	    CK_ROLE_COURT, "440600", t + 1000000, msg, sizeof(msg)),
+	    CK_ROLE_COURT, "440600", t + 500000, msg, sizeof(msg)),
 	    CK_GRPC_RESOURCE_EXHAUSTED);
 	/* and the default burst is twice the rate */
 	ck_config_free(cfg2);
