@@ -140,6 +140,11 @@ load(const char *path, struct ck_config **cfg, SSL_CTX **ctx, char *err,
 	    sizeof(tlserr))) != 0) {
 		SSL_CTX_free(*ctx);
 		*ctx = NULL;
+		snprintf(err, errlen, "%s:%u: [tls] crl: %s", path,
+		    (*cfg)->crl_line, tlserr);
+		ck_config_free(*cfg);
+		*cfg = NULL;
+		return rv;
 	}
 	if (rv != 0) {
 		if ((*cfg)->tls_line > 0)

@@ -248,7 +248,7 @@ on_tls(struct parse *p, const char *k, const char *v)
 		return parse_str(p, k, v, c->client_ca, sizeof(c->client_ca));
 	}
 	if (strcmp(k, "crl") == 0) {
-		p->crl_line = p->line;
+		p->crl_line = c->crl_line = p->line;
 		return parse_str(p, k, v, c->crl, sizeof(c->crl));
 	}
 	return fail(p, "unknown key \"%s\" in [tls]", k);

@@ -117,6 +117,7 @@ struct ck_config {
 	/* [tls] crl: revoked client certificates, checked on every
 	 * handshake; "" = none (reloaded with SIGHUP) */
 	char crl[512];
+	unsigned crl_line;		/* its line, for error messages */
 	/* [policy.*]: who may do what (policy.h); NULL when the file has no
 	 * policy section, which denies every AssetBroker call */
 	struct ck_policy *policy;
