@@ -23,6 +23,7 @@
 #include "chakong/status.h"
 #include "fanout.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 struct parse {
@@ -37,7 +38,7 @@ struct parse {
 	struct ck_adapter_conf *ad;	/* the [adapter.X] being read */
 	struct ck_peer_conf *peer;	/* the [peer.X] being read */
 	/* lines of the [tls] keys, checked after parsing (0 = default) */
-	unsigned cert_line, key_line, ca_line;
+	unsigned cert_line, key_line, ca_line, crl_line;
 };
 
 void
@@ -247,6 +248,10 @@ on_tls(struct parse *p, const char *k, const char *v)
 	if (strcmp(k, "client_ca") == 0) {
 		p->ca_line = p->line;
 		return parse_str(p, k, v, c->client_ca, sizeof(c->client_ca));
+	}
+	if (strcmp(k, "crl") == 0) {
+		p->crl_line = c->crl_line = p->line;
+		return parse_str(p, k, v, c->crl, sizeof(c->crl));
 	}
 	return fail(p, "unknown key \"%s\" in [tls]", k);
 }
@@ -563,6 +568,23 @@ on_peer(struct parse *p, const char *k, const char *v)
 }
 
 static int
+on_policy(struct parse *p, const char *who, const char *k, const char *v)
+{
+	char msg[384];
+
+	if (ck_policy_conf_set(&p->cfg->policy, who, k, v, p->line, msg,
+	    sizeof(msg)) != 0)
+		return fail(p, "%s", msg);
+	return 1;
+}
+
+static bool
+court_known(const char *id, void *arg)
+{
+	return ck_config_court_by_id(arg, id) != NULL;
+}
+
+static int
 on_entry(void *user, const char *section, const char *name,
     const char *value)
 {
@@ -611,6 +633,8 @@ on_entry(void *user, const char *section, const char *name,
 				return 0;
 		return on_peer(p, name, value);
 	}
+	if (strncmp(section, "policy.", 7) == 0)
+		return on_policy(p, section + 7, name, value);
 	if (strncmp(section, "court.", 6) == 0) {
 		if (p->court == NULL || strcmp(p->court->id, section + 6) != 0)
 			if (!begin_court(p, section + 6))
@@ -782,11 +806,20 @@ ck_config_load(const char *path, struct ck_config **out, char *err,
 	where(at, sizeof(at), path, p.key_line, "key");
 	if ((rc = check_key_file(cfg->key, at, err, errlen)) != 0)
 		goto fail;
+	if (cfg->crl[0] != '\0') {
+		where(at, sizeof(at), path, p.crl_line, "crl");
+		if ((rc = check_readable(cfg->crl, at, err, errlen)) != 0)
+			goto fail;
+	}
+	if ((rc = ck_policy_finish(cfg->policy, path, court_known, cfg, err,
+	    errlen)) != 0)
+		goto fail;
 
 	cfg->refs = 1;
 	*out = cfg;
 	return 0;
 fail:
+	ck_policy_free(cfg->policy);
 	free(cfg);
 	return rc;
 }
@@ -801,8 +834,10 @@ ck_config_ref(struct ck_config *cfg)
 void
 ck_config_free(struct ck_config *cfg)
 {
-	if (cfg != NULL && --cfg->refs == 0)
+	if (cfg != NULL && --cfg->refs == 0) {
+		ck_policy_free(cfg->policy);
 		free(cfg);
+	}
 }
 
 const struct ck_court *

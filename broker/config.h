@@ -7,7 +7,7 @@
  * keeps the old one when the new file is invalid.
  *
  *   [server]   listen, status_listen, broker_id, grace_period_s, log_level
- *   [tls]      cert, key, client_ca
+ *   [tls]      cert, key, client_ca, crl
  *   [limits]   see struct ck_limits
  *   [court.<id>]  name, prefixes (comma-separated case-number prefixes),
  *              custody_bank, custody_account (where deductions go)
@@ -18,6 +18,7 @@
  *   [adapter.<name>]   module = <module>, and keys for the module
  *   [peer.<broker_id>] a partner city's broker that may forward queries
  *              on its courts' behalf (federation.h): courts, categories
+ *   [policy.<role>:<id>]  one client identity's rights (policy.h)
  */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
@@ -130,6 +131,13 @@ struct ck_config {
 	/* [peer.<id>] — partner brokers (federation); reloaded by SIGHUP */
 	struct ck_peer_conf peers[CK_MAX_PEERS];
 	size_t npeers;
+	/* [tls] crl: revoked client certificates, checked on every
+	 * handshake; "" = none (reloaded with SIGHUP) */
+	char crl[512];
+	unsigned crl_line;		/* its line, for error messages */
+	/* [policy.*]: who may do what (policy.h); NULL when the file has no
+	 * policy section, which denies every AssetBroker call */
+	struct ck_policy *policy;
 };
 
 /* Fill *cfg with the embedded defaults. */

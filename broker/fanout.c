@@ -45,6 +45,7 @@ struct leg {
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
 	size_t nresults, cap;
+	const char **skip;		/* sources the caller may not reach */
 };
 
 struct query {
@@ -52,6 +53,7 @@ struct query {
 	const struct ck_fanout *fo;
 	struct ck_agency_call ac;
 	uint32_t mask;			/* categories asked */
+	uint32_t denied;		/* ... and refused by the policy */
 	struct leg legs[16];
 	size_t nlegs, pending;
 	struct event *timer;
@@ -346,6 +348,15 @@ slot(struct leg *leg, const char *source)
 
 static void query_finish(struct query *q);
 
+static bool
+skipped(const struct leg *leg, const char *source)
+{
+	for (size_t i = 0; leg->skip != NULL && leg->skip[i] != NULL; i++)
+		if (strcmp(leg->skip[i], source) == 0)
+			return true;
+	return false;
+}
+
 /*
  * The category to report for a source that gave no result: announced
  * sources carry none, so the first asked category the adapter serves.
@@ -375,8 +386,11 @@ on_leg_done(void *arg, const struct ck_result *res)
 		const struct ck_source_result *sr = &res->sources[i];
 		Chakong__V1__SourceResult *r, **where;
 
+		/* a module older than skip_sources may have asked anyway:
+		 * what it says of them is not the caller's to see */
 		if (sr->source == NULL ||
-		    !(q->mask & CK_CATEGORY_BIT(sr->category)))
+		    !(q->mask & CK_CATEGORY_BIT(sr->category)) ||
+		    skipped(leg, sr->source))
 			continue;
 		where = slot(leg, sr->source);
 		if (where == NULL)
@@ -497,12 +511,17 @@ query_finish(struct query *q)
 	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {
 		Chakong__V1__SourceResult *r;
 
-		if (!(q->mask & CK_CATEGORY_BIT(c)) ||
+		if (!((q->mask | q->denied) & CK_CATEGORY_BIT(c)) ||
 		    (served & CK_CATEGORY_BIT(c)))
 			continue;
-		r = new_result(call, ck_category_name(c), c,
-		    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
-		    "no adapter is configured for this category");
+		if (q->denied & CK_CATEGORY_BIT(c))
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED,
+			    "the caller has no right to query this category");
+		else
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
+			    "no adapter is configured for this category");
 		if (r != NULL)
 			reply.sources[reply.n_sources++] = r;
 	}
@@ -521,6 +540,54 @@ on_query_timer(evutil_socket_t fd, short what, void *arg)
 	    "deadline; answering with what arrived", q->pending,
 	    q->pending == 1 ? "" : "s");
 	query_finish(q);
+}
+
+/*
+ * The access policy's refusals, decided before anything is sent: an
+ * adapter serving only categories the caller may not see is not called;
+ * the agencies the caller may not reach are left out of the call
+ * (ck_agency_call.skip_sources), or the adapter is not called when that
+ * leaves none. Their sources answer DENIED. Returns false when out of
+ * memory.
+ */
+static bool
+deny_leg(struct leg *leg, const struct ck_fanout_query *fq)
+{
+	struct query *q = leg->q;
+	const char *why = "the caller has no right to reach this agency";
+	size_t nskip = 0;
+	int cat = leg_category(leg);
+
+	if (!(leg->ad->ops->categories & q->mask)) {
+		why = "the caller has no right to query this category";
+		for (cat = CK_CATEGORY_DEPOSIT; cat < CK_CATEGORY_ENTERPRISE &&
+		    !(leg->ad->ops->categories & q->denied &
+		    CK_CATEGORY_BIT(cat)); cat++)
+			;
+		leg->done = true;	/* even one announcing no sources */
+		nskip = leg->ad->nsources;
+	} else if (fq->source_ok != NULL) {
+		leg->skip = ck_call_alloc(q->call,
+		    (leg->ad->nsources + 1) * sizeof(*leg->skip));
+		if (leg->skip == NULL)
+			return false;
+		for (size_t i = 0; i < leg->ad->nsources; i++)
+			if (!fq->source_ok(leg->ad->sources[i], fq->source_arg))
+				leg->skip[nskip++] = leg->ad->sources[i];
+		leg->skip[nskip] = NULL;
+	}
+	if (nskip == 0) {
+		leg->skip = NULL;
+		return true;
+	}
+	if (nskip == leg->ad->nsources)
+		leg->done = true;	/* nothing left to ask */
+	for (size_t i = 0; i < leg->ad->nsources; i++)
+		if (leg->done || skipped(leg, leg->ad->sources[i]))
+			leg->results[i] = new_result(q->call,
+			    leg->ad->sources[i], cat,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED, why);
+	return true;
 }
 
 const char *
@@ -567,6 +634,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->call = call;
 	q->fo = fo;
 	q->mask = fq->categories;
+	q->denied = fq->denied & ~fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
 	if (fo->refkeys != NULL)
@@ -599,7 +667,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct ck_adapter *ad = &fo->adapters->list[i];
 		struct leg *leg;
 
-		if (!(ad->categories & q->mask) ||
+		if (!(ad->categories & (q->mask | q->denied)) ||
 		    !(ad->ops->ops & CK_OP_BIT(CK_OP_QUERY)) ||
 		    q->nlegs == CK_ARRAY_SIZE(q->legs))
 			continue;
@@ -619,6 +687,11 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 			return;
 		}
 		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
+		if (!deny_leg(leg, fq)) {
+			ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+			    "server out of memory");
+			return;
+		}
 	}
 	if (q->nlegs == 0 || budget == 0) {
 		query_finish(q);
@@ -641,9 +714,15 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct leg *leg = &q->legs[i];
 		int rv;
 
+		if (leg->done) {	/* denied: never asked */
+			q->pending--;
+			continue;
+		}
 		leg->started = ck_mono_usec();
+		ac->skip_sources = leg->skip;
 		rv = leg->ad->ops->start(leg->ad->self, ac, on_leg_done, leg,
 		    &leg->handle);
+		ac->skip_sources = NULL;
 		if (rv != 0) {
 			log_warn(call->log_id, "adapter %s failed to start: %s",
 			    leg->ad->name, ck_strerror(rv));

@@ -4,6 +4,7 @@
 #ifndef CK_FANOUT_H
 #define CK_FANOUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "broker.pb-c.h"
@@ -33,6 +34,13 @@ struct ck_fanout_query {
 	const char *origin;		/* NULL = "interactive"; "forwarded" */
 	const char *const *via;		/* brokers passed before this one */
 	size_t nvia;
+	/* the access policy's part (policy.h): categories the caller asked
+	 * implicitly (an empty list) but has no right to, and which agency
+	 * sources it may reach (NULL: all). Their sources answer
+	 * SOURCE_DENIED and are not asked. */
+	uint32_t denied;
+	bool (*source_ok)(const char *source, const void *arg);
+	const void *source_arg;
 };
 
 /* Answer `call` (a Query) with one result per source, by its deadline. */

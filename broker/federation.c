@@ -11,6 +11,7 @@
 #include "chakong/grpc_status.h"
 #include "check.h"
 #include "config.h"
+#include "policy.h"
 #include "tls.h"
 
 static const struct ck_config *current;
@@ -42,18 +43,26 @@ asked(const Chakong__V1__QueryRequest *req)
 }
 
 /*
- * Today [peer.<id>] alone decides. With the access policy (broker/
- * policy.c, branch `policy`) merged, this also asks ck_policy_check() for
- * the originating court ({CK_ROLE_COURT, court_id, method, categories}),
- * so a forwarded call gets no more than that court has here AND the peer
- * is granted; ck_rpc_admit() must then leave a peer broker's Query with
- * on_behalf to this function instead of looking for [policy.broker:<id>].
+ * A forwarded call gets the intersection of two grants here: what
+ * [peer.<id>] lets that partner forward (courts, categories), and what the
+ * access policy in force gives the originating court itself
+ * ([policy.court:<id>]: the method, the categories, its roster). So the
+ * partner applies its own policy to the on-behalf fields; no identity gets
+ * more by being forwarded.
  */
 int
 ck_fed_allow(const struct ck_config *cfg, const char *peer_id,
-    const char *court_id, const char *method, uint32_t categories,
-    char *msg, size_t msglen)
+    const char *court_id, const char *officer_id, const char *method,
+    uint32_t categories, char *msg, size_t msglen)
 {
+	struct ck_policy_subject s = {
+		.role = CK_ROLE_COURT,
+		.id = court_id,
+		.method = method,
+		.officer_id = officer_id,
+		.case_court = court_id,
+		.categories = categories,
+	};
 	const struct ck_peer_conf *pc = ck_config_peer_by_id(cfg, peer_id);
 	bool court = false;
 
@@ -84,7 +93,16 @@ ck_fed_allow(const struct ck_config *cfg, const char *peer_id,
 			return CK_GRPC_PERMISSION_DENIED;
 		}
 	}
-	return CK_GRPC_OK;
+	return ck_policy_check(cfg->policy, &s, msg, msglen) == 0 ?
+	    CK_GRPC_OK : CK_GRPC_PERMISSION_DENIED;
+}
+
+bool
+ck_fed_is_peer(const struct ck_call *call)
+{
+	return call->peer->role == CK_ROLE_BROKER &&
+	    ck_config_peer_by_id(current != NULL ? current : call->cfg,
+	    call->peer->id) != NULL;
 }
 
 int
@@ -109,7 +127,7 @@ ck_fed_query_rights(const struct ck_call *call,
 	}
 	*forwarded = true;
 	return ck_fed_allow(current != NULL ? current : call->cfg,
-	    call->peer->id, ob->court_id, "Query",
+	    call->peer->id, ob->court_id, ob->officer_id, "Query",
 	    asked(req), msg, msglen);
 }
 

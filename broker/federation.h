@@ -7,8 +7,11 @@
  *     court certificate (or an unlisted broker) it is PERMISSION_DENIED
  *     naming `on_behalf`; a peer broker must send it (a broker has no
  *     rights of its own);
- *   - rights: ck_fed_allow(peer, originating court, method, categories),
- *     before anything else in the request is examined;
+ *   - rights: ck_fed_allow(peer, originating court, officer, method,
+ *     categories), before anything else in the request is examined: the
+ *     intersection of [peer.<id>] and the originating court's own
+ *     [policy.court:<id>] here (policy.h); ck_rpc_admit() leaves a listed
+ *     peer's Query to it and refuses a peer every other method;
  *   - the rest is validated like any Query, and on_behalf must agree with
  *     it (officer, case, the case's court = the originating court);
  *   - on_behalf.via (brokers passed, originating first, sender last) must
@@ -45,14 +48,17 @@ void ck_fed_set_config(const struct ck_config *cfg);
 
 /*
  * May partner broker `peer_id` call `method` ("Query") on behalf of court
- * `court_id` for `categories` (CK_CATEGORY_BIT mask)? Returns CK_GRPC_OK,
- * or CK_GRPC_PERMISSION_DENIED with a message naming the missing right.
- * The one place the partner's rights are decided: it reads [peer.<id>]
- * today and is where the access policy (ck_policy) plugs in.
+ * `court_id` and its officer for `categories` (CK_CATEGORY_BIT mask)?
+ * Returns CK_GRPC_OK, or CK_GRPC_PERMISSION_DENIED with a message naming
+ * the missing right. The one place the partner's rights are decided:
+ * [peer.<id>] and cfg->policy for the originating court.
  */
 int ck_fed_allow(const struct ck_config *cfg, const char *peer_id,
-    const char *court_id, const char *method, uint32_t categories,
-    char *msg, size_t msglen);
+    const char *court_id, const char *officer_id, const char *method,
+    uint32_t categories, char *msg, size_t msglen);
+
+/* Is the caller a broker listed as [peer.<id>] in the config in force? */
+bool ck_fed_is_peer(const struct ck_call *call);
 
 /*
  * The federation part of a Query, before anything else is examined:

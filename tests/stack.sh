@@ -57,6 +57,12 @@
 #                     agencies with broker-<id>.crt (urn:chakong:broker:<id>)
 #   CK_PKI_DIR        the PKI directory (default DIR/pki): two stacks that
 #                     federate share one (one CA, each its broker-<id>.crt)
+#   CK_POLICY_CONF    the [policy.*] sections, replacing the default ones
+#                     (Guangzhou 440100: every right on every court's
+#                     cases; Foshan 440600: Query deposits and real estate,
+#                     Freeze, Extend and Release deposits, its own cases)
+#   CK_CRL            [tls] crl (default: DIR/pki/crl.pem, which revokes
+#                     pki/revoked.crt; "none" for no CRL)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -119,6 +125,27 @@ ensure_build() {
 	[[ -x $AGENCYSIM ]] || die "build produced no $AGENCYSIM"
 }
 
+# The example policy of the README: deny by default, one section per
+# client identity.
+DEFAULT_POLICY='[policy.court:440100]
+grant = all
+courts = *
+
+[policy.court:440600]
+Query = deposit, real-estate
+Freeze = deposit
+Extend = deposit
+Release = deposit'
+
+# crl_line PKI: the [tls] crl line (none when CK_CRL=none).
+crl_line() {
+	case ${CK_CRL:-} in
+	none) ;;
+	"") echo "crl = $1/crl.pem" ;;
+	*) echo "crl = $CK_CRL" ;;
+	esac
+}
+
 write_conf() {
 	local conf=$1 pki=$2
 	cat >"$conf.tmp" <<EOF
@@ -134,6 +161,7 @@ log_level = ${CK_LOG_LEVEL:-info}
 cert = $pki/$BROKER_CERT.crt
 key = $pki/$BROKER_CERT.key
 client_ca = $pki/ca.crt
+$(crl_line "$pki")
 
 [limits]
 max_concurrent_streams = ${CK_MAX_STREAMS:-100}
@@ -150,6 +178,8 @@ name = 佛山市中级人民法院
 prefixes = 粤06
 custody_bank = icbc
 custody_account = 2013000019200000006
+
+${CK_POLICY_CONF:-$DEFAULT_POLICY}
 EOF
 	if [[ -n ${SIM_READY:-} ]]; then
 		write_agencies "$SIM_READY" "$pki" "$DIR" >>"$conf.tmp"

@@ -46,6 +46,10 @@ ck_ad_s(const char *s)
 /* Whether the call names its subject: exactly one id, non-empty. */
 bool ck_ad_subject_ok(const struct ck_agency_call *call);
 
+/* Whether a query must leave `source` out (call->skip_sources). */
+bool ck_ad_source_skipped(const struct ck_agency_call *call,
+    const char *source);
+
 /*
  * Point ctx and subj at the call's strings (borrowed: pack before the call
  * goes away). Missing strings become "".

@@ -173,6 +173,14 @@ struct ck_agency_call {
 	 * adapters/peer); nvia == 0 for a request a court sent here */
 	const char *const *via;
 	size_t nvia;
+	/*
+	 * CK_OP_QUERY: sources (as sources() names them) the module must not
+	 * contact, because the caller has no right to reach them;
+	 * NULL-terminated, or NULL for none. The broker reports them itself
+	 * and drops any result for them. Appended: read it only when
+	 * size > offsetof(struct ck_agency_call, skip_sources).
+	 */
+	const char *const *skip_sources;
 };
 
 /* ---- results ---------------------------------------------------------- */

@@ -195,7 +195,8 @@ def test_broker_not_listed_as_peer_is_refused(pb, fed):
                   os.path.join(fed.pki, "broker-zs.key"))
     msg = refused(lambda: zs.Query(forwarded_req(pb, via=("zs",)),
                                    timeout=10), ck.PERMISSION_DENIED)
-    assert "not configured as a peer" in msg, msg
+    # not a peer: no right of its own either (deny by default)
+    assert "broker:zs" in msg and "policy" in msg, msg
 
 
 def test_peer_rights_are_its_config(pb, fed):
@@ -279,7 +280,8 @@ def test_withdrawn_right_turns_sources_denied(pb, fed):
             pb, resident_id=sim.ZHANG_SAN, categories=(1,)), timeout=15)
         got = sim.by_source(reply)
         assert got["fs/deposit"].status == pb.broker.SOURCE_DENIED
-        assert "not configured as a peer" in got["fs/deposit"].message
+        assert "no access policy for broker:gz" in \
+            got["fs/deposit"].message
         assert got["bank:icbc"].status == pb.broker.SOURCE_OK
     finally:
         reload_fs(fed, orig)
@@ -287,6 +289,33 @@ def test_withdrawn_right_turns_sources_denied(pb, fed):
         pb, resident_id=sim.ZHANG_SAN, categories=(2,)), timeout=15)
     assert sim.by_source(reply)["fs/realestate"].status == \
         pb.broker.SOURCE_OK
+
+
+def test_originating_courts_own_policy_applies_at_the_partner(pb, fed):
+    """[peer.gz] grants deposits and real estate, but Foshan's own policy
+    for court 440100 narrowed to deposits denies the rest: a forwarded
+    call gets no more than the originating court has at the partner."""
+    with open(fed.fs.conf, encoding="utf-8") as fh:
+        orig = fh.read()
+    grant = "[policy.court:440100]\ngrant = all\ncourts = *\n"
+    assert grant in orig
+    try:
+        reload_fs(fed, orig.replace(grant, "[policy.court:440100]\n"
+                                    "Query = deposit\ncourts = *\n"))
+        reply = fed.gz_court.Query(sim.query_req(
+            pb, resident_id=sim.ZHANG_SAN, categories=(1, 2)), timeout=15)
+        got = sim.by_source(reply)
+        fs = {k: v for k, v in got.items() if k.startswith("fs/")}
+        assert fs and all(v.status == pb.broker.SOURCE_DENIED
+                          for v in fs.values()), fs
+        assert any("court:440100" in v.message for v in fs.values()), fs
+        # deposits alone are within both grants
+        reply = fed.gz_court.Query(sim.query_req(
+            pb, resident_id=sim.ZHANG_SAN, categories=(1,)), timeout=15)
+        fs = [x for x in reply.sources if x.source.startswith("fs/")]
+        assert fs and all(x.status != pb.broker.SOURCE_DENIED for x in fs)
+    finally:
+        reload_fs(fed, orig)
 
 
 def test_config_errors_name_file_and_line(fed, tmp_path):

@@ -18,20 +18,10 @@
 #include "chakong/status.h"
 #include "config.h"
 #include "log.h"
+#include "unit_files.h"
 
 static char dir[64];
 static char certp[128], keyp[128], cap[128], confp[128];
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-	assert_int_equal(chmod(path, mode), 0);
-}
 
 static int
 setup(void **state)
@@ -44,9 +34,9 @@ setup(void **state)
 	snprintf(keyp, sizeof(keyp), "%s/broker.key", dir);
 	snprintf(cap, sizeof(cap), "%s/ca.crt", dir);
 	snprintf(confp, sizeof(confp), "%s/chakongd.conf", dir);
-	write_file(certp, "cert\n", 0644);
-	write_file(keyp, "key\n", 0600);
-	write_file(cap, "ca\n", 0644);
+	ck_test_write_file(certp, "cert\n", 0644);
+	ck_test_write_file(keyp, "key\n", 0600);
+	ck_test_write_file(cap, "ca\n", 0644);
 	return 0;
 }
 
@@ -75,7 +65,7 @@ load_with(const char *extra, struct ck_config **cfg, char *err, size_t errlen)
 	    "key = %s\n"
 	    "client_ca = %s\n"
 	    "%s", certp, keyp, cap, extra);
-	write_file(confp, text, 0644);
+	ck_test_write_file(confp, text, 0644);
 	err[0] = '\0';
 	return ck_config_load(confp, cfg, err, errlen);
 }
@@ -286,7 +276,7 @@ test_missing_files(void **state)
 	unlink(cap);
 	assert_int_equal(load_with("", &cfg, err, sizeof(err)), CK_ECONFIG);
 	assert_non_null(strstr(err, "client_ca"));
-	write_file(cap, "ca\n", 0644);
+	ck_test_write_file(cap, "ca\n", 0644);
 }
 
 static void
