@@ -77,7 +77,7 @@ struct req {
 	char uscc[24];
 	char name[136];
 	char source[64];
-	char asset_id[128];
+	char asset_id[256];
 	char encumbrance_id[128];
 	int category;
 	int64_t amount_fen;

@@ -24,11 +24,13 @@
 #include "watch.h"
 #include "chakong/status.h"
 #include "config.h"
+#include "federation.h"
 #include "fanout.h"
 #include "grpc_client.h"
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
+#include "policy.h"
 #include "pool.h"
 #include "ref.h"
 #include "rpc.h"
@@ -146,6 +148,17 @@ load(const char *path, struct ck_config **cfg, SSL_CTX **ctx, char *err,
 		return rv;
 	rv = ck_tls_server_ctx_new((*cfg)->cert, (*cfg)->key,
 	    (*cfg)->client_ca, ctx, tlserr, sizeof(tlserr));
+	if (rv == 0 && (*cfg)->crl[0] != '\0' &&
+	    (rv = ck_tls_server_ctx_load_crl(*ctx, (*cfg)->crl, tlserr,
+	    sizeof(tlserr))) != 0) {
+		SSL_CTX_free(*ctx);
+		*ctx = NULL;
+		snprintf(err, errlen, "%s:%u: [tls] crl: %s", path,
+		    (*cfg)->crl_line, tlserr);
+		ck_config_free(*cfg);
+		*cfg = NULL;
+		return rv;
+	}
 	if (rv != 0) {
 		if ((*cfg)->tls_line > 0)
 			snprintf(err, errlen, "%s:%u: [tls] %s", path,
@@ -182,13 +195,17 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 	ck_server_reload(d->srv, cfg, ctx);
 	ck_actions_reload(d->actions, cfg);
 	ck_watch_reload(d->watch, cfg);
+	ck_rpc_set_policy(cfg->policy);
 	SSL_CTX_free(ctx);
 	ck_config_free(d->cfg);
 	d->cfg = cfg;
+	ck_fed_set_config(cfg);
 	ck_log_set_level(cfg->log_level);
 	d->reloads++;
-	log_notice(NULL, "reload done: certificates, CA, courts and limits "
-	    "in effect for new connections and calls");
+	log_notice(NULL, "reload done: certificates, CA, CRL, courts and "
+	    "limits in effect for new connections and calls; access policy "
+	    "(%zu identities), rosters and rates for every new call",
+	    ck_policy_count(cfg->policy));
 }
 
 static void
@@ -378,6 +395,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	ck_log_set_level(d.cfg->log_level);
+	ck_fed_set_config(d.cfg);
 	signal(SIGPIPE, SIG_IGN);
 	d.started_at = ck_unix_now();
 	d.base = ck_event_base_new();
@@ -385,12 +403,14 @@ main(int argc, char **argv)
 		ck_fatal("cannot create the event loop");
 	ck_metrics_init();
 	ck_rpc_init();
+	ck_rpc_set_policy(d.cfg->policy);
 	if (open_agencies(&d, false, err, sizeof(err)) != 0)
 		ck_fatal("%s", err);
 	if (ck_server_open(d.base, d.cfg, ctx, ck_rpc_find, &d.srv, err,
 	    sizeof(err)) != 0)
 		ck_fatal("%s", err);
 	SSL_CTX_free(ctx);
+	ck_server_set_admit(d.srv, ck_rpc_admit);
 	if (ck_statusd_open(d.base, d.cfg->status_listen, fill_status, &d,
 	    &d.status, err, sizeof(err)) != 0)
 		ck_fatal("%s: [server] status_listen: %s", path, err);
@@ -415,6 +435,8 @@ main(int argc, char **argv)
 	ck_statusd_close(d.status);
 	ck_rpc_set_watch(NULL);
 	ck_watch_close(d.watch);
+	ck_fed_set_config(NULL);
+	ck_rpc_set_policy(NULL);
 	ck_rpc_set_actions(NULL);
 	d.fanout.actions = NULL;
 	ck_actions_close(d.actions);

@@ -4,6 +4,7 @@
 #ifndef CK_FANOUT_H
 #define CK_FANOUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "broker.pb-c.h"
@@ -21,14 +22,16 @@ struct ck_fanout {
 };
 
 /*
- * Who asked: a court's officer now, or the re-query scheduler on the
- * enrolling court's behalf. Agencies see it (CallContext.origin), the
+ * Who asked: a court's officer now, the re-query scheduler on the
+ * enrolling court's behalf, or a partner broker for its court. Agencies see it (CallContext.origin), the
  * endpoint pools queue scheduled calls behind interactive ones, and the
  * audit trail records it.
  */
 enum ck_origin {
 	CK_ORIGIN_INTERACTIVE = 0,
 	CK_ORIGIN_SCHEDULED = 1,
+	CK_ORIGIN_FORWARDED = 2,	/* a partner broker's, on behalf of
+				   its court (federation.h) */
 };
 
 const char *ck_origin_name(enum ck_origin o);
@@ -43,6 +46,16 @@ struct ck_fanout_query {
 	const char *resident_id;	/* one of these two */
 	const char *uscc;
 	const char *name;
+	/* federation (federation.h): NULL/0 for a court's own query */
+	const char *const *via;		/* brokers passed before this one */
+	size_t nvia;
+	/* the access policy's part (policy.h): categories the caller asked
+	 * implicitly (an empty list) but has no right to, and which agency
+	 * sources it may reach (NULL: all). Their sources answer
+	 * SOURCE_DENIED and are not asked. */
+	uint32_t denied;
+	bool (*source_ok)(const char *source, const void *arg);
+	const void *source_arg;
 };
 
 /* Answer `call` (a Query) with one result per source, by its deadline. */
@@ -51,5 +64,7 @@ void ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 
 /* "deposit", "real-estate", ... for enum ck_category. */
 const char *ck_category_name(int category);
+/* The reverse: the enum ck_category of a name, or 0. */
+int ck_category_by_name(const char *name);
 
 #endif

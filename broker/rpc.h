@@ -27,6 +27,16 @@ struct ck_call;
 struct ck_arena;
 
 typedef void (*ck_method_fn)(struct ck_call *call);
+/*
+ * A rights check the server runs (ck_server_set_admit) for every method
+ * that passed its role check, before anything in the request is examined: first with call->request NULL, before the body is
+ * decoded (the method itself, the caller's rate), then again with the
+ * decoded request, before the handler validates it (the case's court,
+ * the categories and agency touched, the officer's registration).
+ * Returns 0, or a gRPC status code with the message in msg.
+ */
+typedef int (*ck_admit_fn)(const struct ck_call *call, char *msg,
+    size_t msglen);
 
 /* Who may call a method: a mask of (1u << enum ck_role); 0 = any peer
  * with a chakong identity. */
@@ -109,5 +119,13 @@ void ck_rpc_set_actions(struct ck_actions *a);
  * answer UNIMPLEMENTED after validation. */
 struct ck_watch;
 void ck_rpc_set_watch(struct ck_watch *w);
+/* The access policy AssetBroker calls are checked against (policy.h);
+ * NULL denies every one. Borrowed: set it again before it is freed. */
+struct ck_policy;
+void ck_rpc_set_policy(const struct ck_policy *pol);
+/* chakongd's ck_admit_fn: AssetBroker methods against that policy (the
+ * method, the rate, the case's court, categories, agency, officer);
+ * every other method passes. */
+int ck_rpc_admit(const struct ck_call *call, char *msg, size_t msglen);
 
 #endif

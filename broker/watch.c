@@ -36,6 +36,7 @@
 #include "config.h"
 #include "grpc_frame.h"
 #include "log.h"
+#include "policy.h"
 #include "record.h"
 #include "ref.h"
 #include "state.pb-c.h"
@@ -404,7 +405,7 @@ lookup_court(const char *prefix, void *arg)
 bool
 ck_watch_policy_check(const struct ck_config *cfg, const char *court_id,
     const char *officer_id, const char *case_number, enum ck_origin origin,
-    char *why, size_t whylen)
+    uint32_t *categories, char *why, size_t whylen)
 {
 	struct lookup_arg la = { cfg };
 	struct ck_date today;
@@ -412,8 +413,6 @@ ck_watch_policy_check(const struct ck_config *cfg, const char *court_id,
 	const char *owner = NULL;
 	char w[CK_WHY_MAX];
 
-	(void)officer_id;	/* the policy module will judge officers */
-	(void)origin;
 	if (ck_config_court_by_id(cfg, court_id) == NULL) {
 		snprintf(why, whylen, "the court is no longer configured");
 		return false;
@@ -429,7 +428,38 @@ ck_watch_policy_check(const struct ck_config *cfg, const char *court_id,
 		    "prefix does not belong to the calling court");
 		return false;
 	}
+	if (origin == CK_ORIGIN_SCHEDULED) {
+		uint32_t allowed = ck_policy_categories(cfg->policy,
+		    CK_ROLE_COURT, court_id, "Query");
+		struct ck_policy_subject s = {
+			.role = CK_ROLE_COURT,
+			.id = court_id,
+			.method = "Query",
+			.officer_id = officer_id,
+			.case_court = owner,
+			.categories = *categories & allowed,
+		};
+
+		if (s.categories == 0) {
+			snprintf(why, whylen, "right Query: court:%s may no "
+			    "longer Query any enrolled category", court_id);
+			return false;
+		}
+		if (ck_policy_check(cfg->policy, &s, why, whylen) != 0)
+			return false;
+		*categories = s.categories;
+	}
 	return true;
+}
+
+/* The agencies the enrolling court may still reach (policy.h). */
+static bool
+run_source_ok(const char *source, const void *arg)
+{
+	const struct run *r = arg;
+
+	return ck_policy_source_allowed(r->cfg->policy, CK_ROLE_COURT,
+	    r->court, source);
 }
 
 /* ---- RPC jobs: common ---------------------------------------------------- */
@@ -600,8 +630,8 @@ ck_watch_enroll(struct ck_watch *W, struct ck_call *call,
 	struct job *j;
 
 	if (!ck_watch_policy_check(call->cfg, call->peer->id,
-	    req->case_->officer_id, kase->norm, CK_ORIGIN_INTERACTIVE, why,
-	    sizeof(why))) {
+	    req->case_->officer_id, kase->norm, CK_ORIGIN_INTERACTIVE, NULL,
+	    why, sizeof(why))) {
 		ck_call_fail(call, CK_GRPC_PERMISSION_DENIED, "%s", why);
 		return;
 	}
@@ -1673,7 +1703,8 @@ start_run(struct ck_watch *W, const char *id, int64_t t, int64_t now)
 	if (r->skipped > 0)
 		W->catchups++;
 	if (!ck_watch_policy_check(W->cfg, r->court, r->officer,
-	    r->case_number, CK_ORIGIN_SCHEDULED, why, sizeof(why))) {
+	    r->case_number, CK_ORIGIN_SCHEDULED, &r->categories, why,
+	    sizeof(why))) {
 		W->refused++;
 		log_notice(r->log_id, "watch: enrollment %s refused by policy: "
 		    "%s", id, why);
@@ -1710,6 +1741,8 @@ start_run(struct ck_watch *W, const char *id, int64_t t, int64_t now)
 		.resident_id = r->resident_id[0] ? r->resident_id : NULL,
 		.uscc = r->uscc[0] ? r->uscc : NULL,
 		.name = r->name,
+		.source_ok = run_source_ok,
+		.source_arg = r,
 	};
 	log_debug(r->log_id, "watch: enrollment %s re-query for %s",
 	    id, r->due_date);

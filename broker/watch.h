@@ -84,14 +84,19 @@ void ck_watch_ack(struct ck_watch *w, struct ck_call *call,
 
 /*
  * The one place a watch action is checked against policy: at Enroll and
- * before every scheduled re-query (origin tells which). Today the rule is
- * that the court is still configured and still owns the case number's
- * prefix; the policy module (issue 6) plugs in here. Returns true, or
- * false with a rule text (no personal data) in why.
+ * before every scheduled re-query (origin tells which). Both need the
+ * court still configured and still owning the case number's prefix. A
+ * scheduled re-query is also judged by the access policy in force
+ * (policy.h) as the enrolling court and officer, each time: the Query
+ * right, its case's court, the officer's roster; *categories (a
+ * CK_CATEGORY_BIT mask) is narrowed to the categories the court may still
+ * Query, and none left is a refusal. (At Enroll the caller's own rights
+ * were checked by ck_rpc_admit(); categories is then left alone and may be
+ * NULL.) Returns true, or false with a rule text (no personal data) in why.
  */
 bool ck_watch_policy_check(const struct ck_config *cfg, const char *court_id,
     const char *officer_id, const char *case_number, enum ck_origin origin,
-    char *why, size_t whylen);
+    uint32_t *categories, char *why, size_t whylen);
 
 /* For /status ("watch":{...}): enrollments active and due today, unread
  * findings, freezes expiring within 7 days, scheduler counters. */

@@ -201,6 +201,8 @@ status_name(enum ck_source_status st)
 		return "unavailable";
 	case CK_SOURCE_ERROR:
 		return "error";
+	case CK_SOURCE_DENIED:
+		return "denied";
 	}
 	return "?";
 }

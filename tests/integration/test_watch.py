@@ -30,6 +30,21 @@ THRESHOLD = 100000          # found_balance_fen in the stacks below
 WATCH_CONF = ("[watch]\nrate = 5000\nmax_concurrent = 64\n"
               f"found_balance_fen = {THRESHOLD}\n")
 
+# the stack's example policy, and Foshan (440600) may read and acknowledge
+# its own findings: the isolation test asks as Foshan
+POLICY = """[policy.court:440100]
+grant = all
+courts = *
+
+[policy.court:440600]
+Query = deposit, real-estate
+Freeze = deposit
+Extend = deposit
+Release = deposit
+ListFindings = *
+AckFindings = *
+"""
+
 _serial = itertools.count(30001)
 _run = os.urandom(3).hex()
 _rids = itertools.count(1)
@@ -156,7 +171,7 @@ def apb():
 
 @pytest.fixture(scope="module")
 def env(module_stack, pb, apb):
-    s = module_stack(CK_EXTRA_CONF=WATCH_CONF)
+    s = module_stack(CK_EXTRA_CONF=WATCH_CONF, CK_POLICY_CONF=POLICY)
     e = Env(s, pb, apb)
     yield e
     e.close()

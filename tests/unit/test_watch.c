@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "config.h"
 #include "util.h"
+#include "policy.h"
 #include "watch.h"
 #include "watch_conf.h"
 
@@ -113,10 +114,19 @@ static void
 test_policy(void **state)
 {
 	static struct ck_config cfg;
-	char why[200];
+	char why[200], err[200];
+	uint32_t all = CK_CATEGORY_BIT(CK_CATEGORY_DEPOSIT) |
+	    CK_CATEGORY_BIT(CK_CATEGORY_VEHICLE), cats = all;
 
 	(void)state;
 	ck_config_defaults(&cfg);
+	/* 440100 may Query everything; 440600 deposits only */
+	assert_int_equal(ck_policy_conf_set(&cfg.policy, "court:440100",
+	    "grant", "all", 1, err, sizeof(err)), 0);
+	assert_int_equal(ck_policy_conf_set(&cfg.policy, "court:440600",
+	    "Query", "deposit", 2, err, sizeof(err)), 0);
+	assert_int_equal(ck_policy_conf_set(&cfg.policy, "court:440600",
+	    "courts", "*", 3, err, sizeof(err)), 0);
 	ck_strlcpy(cfg.courts[0].id, "440100", sizeof(cfg.courts[0].id));
 	ck_strlcpy(cfg.courts[0].prefixes[0], "粤01",
 	    sizeof(cfg.courts[0].prefixes[0]));
@@ -128,20 +138,38 @@ test_policy(void **state)
 	cfg.ncourts = 2;
 
 	assert_true(ck_watch_policy_check(&cfg, "440100", "GZ0001",
-	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, why, sizeof(why)));
+	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
 	/* another court's case */
 	assert_false(ck_watch_policy_check(&cfg, "440600", "FS0001",
-	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, why, sizeof(why)));
+	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
 	assert_non_null(strstr(why, "does not belong to the calling court"));
 	/* a court no longer configured */
 	assert_false(ck_watch_policy_check(&cfg, "440300", "SZ0001",
-	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, why, sizeof(why)));
+	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
 	assert_non_null(strstr(why, "no longer configured"));
 	/* the prefix moved to another court by a reload */
 	ck_strlcpy(cfg.courts[0].prefixes[0], "粤02",
 	    sizeof(cfg.courts[0].prefixes[0]));
 	assert_false(ck_watch_policy_check(&cfg, "440100", "GZ0001",
-	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, why, sizeof(why)));
+	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
+	ck_strlcpy(cfg.courts[0].prefixes[0], "粤01",
+	    sizeof(cfg.courts[0].prefixes[0]));
+	assert_int_equal(cats, all);
+	/* the access policy in force narrows the categories ... */
+	assert_true(ck_watch_policy_check(&cfg, "440600", "FS0001",
+	    "(2019)粤06执9号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
+	assert_int_equal(cats, CK_CATEGORY_BIT(CK_CATEGORY_DEPOSIT));
+	/* ... and refuses when none is left */
+	cats = CK_CATEGORY_BIT(CK_CATEGORY_VEHICLE);
+	assert_false(ck_watch_policy_check(&cfg, "440600", "FS0001",
+	    "(2019)粤06执9号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
+	assert_non_null(strstr(why, "right Query"));
+	/* no policy at all: every scheduled re-query refused */
+	ck_policy_free(cfg.policy);
+	cfg.policy = NULL;
+	cats = all;
+	assert_false(ck_watch_policy_check(&cfg, "440100", "GZ0001",
+	    "(2019)粤01执123号", CK_ORIGIN_SCHEDULED, &cats, why, sizeof(why)));
 }
 
 int
