@@ -35,11 +35,12 @@
 #include "grpc_frame.h"
 #include "log.h"
 #include "module.h"
+#include "record.h"
 #include "state.pb-c.h"
 #include "store.h"
 #include "util.h"
+#include "watch.h"
 
-#define RECORD_VERSION 1
 #define DB_JOURNAL 0
 #define DB_FREEZES 1
 #define DB_CASES 2
@@ -81,7 +82,7 @@ struct req {
 	char uscc[24];
 	char name[136];
 	char source[64];
-	char asset_id[128];
+	char asset_id[256];
 	char encumbrance_id[128];
 	int category;
 	int64_t amount_fen;
@@ -135,7 +136,7 @@ struct act {
 	char method[64];		/* the gRPC path, for the audit */
 	uint64_t started;		/* ck_mono_usec() at the call's arrival */
 	uint64_t sent_at;		/* ... at the last send to the agency */
-	int origin;			/* the call's (enum ck_audit_origin) */
+	enum ck_origin origin;		/* the call's */
 	bool audited;			/* request record in the intent txn */
 	TAILQ_ENTRY(act) link;
 };
@@ -159,7 +160,7 @@ struct ck_actions {
 };
 
 static const char *const dbnames[] = { "journal", "freezes", "cases",
-	"audit" };
+	"audit", CK_WATCH_DBNAMES };
 
 /* ---- crash points (test builds) --------------------------------------- */
 
@@ -196,61 +197,25 @@ ck_crashpoint(const char *name)
 
 /* ---- records ---------------------------------------------------------- */
 
-/* Pack a message behind its version byte into a malloc'd buffer. */
-static uint8_t *
-pack(const ProtobufCMessage *m, size_t *len)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL)
-		return NULL;
-	buf[0] = RECORD_VERSION;
-	protobuf_c_message_pack(m, buf + 1);
-	*len = n + 1;
-	return buf;
-}
-
+/* Records: one version byte and a message (record.h). */
 static ProtobufCMessage *
 unpack(const ProtobufCMessageDescriptor *d, const MDB_val *v)
 {
-	const uint8_t *p = v->mv_data;
-
-	if (v->mv_size < 1 || p[0] != RECORD_VERSION)
-		return NULL;	/* state.mdb only migrates forward */
-	return protobuf_c_message_unpack(d, NULL, v->mv_size - 1, p + 1);
+	return ck_record_unpack(d, v, NULL);
 }
 
 static int
 put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     const ProtobufCMessage *m)
 {
-	MDB_val k = { klen, (void *)key }, v;
-	uint8_t *buf;
-	int rc;
-
-	buf = pack(m, &v.mv_size);
-	if (buf == NULL)
-		return CK_ENOMEM;
-	v.mv_data = buf;
-	rc = ck_mdb_err(mdb_put(txn, dbi, &k, &v, 0), "put");
-	free(buf);
-	return rc;
+	return ck_record_put(txn, dbi, key, klen, m);
 }
 
-/* get: 0 and *out, CK_ENOTFOUND, or an error. */
 static int
 get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out)
 {
-	MDB_val k = { klen, (void *)key }, v;
-	int rc = mdb_get(txn, dbi, &k, &v);
-
-	*out = NULL;
-	if (rc != 0)
-		return ck_mdb_err(rc, "get");
-	*out = unpack(d, &v);
-	return *out != NULL ? 0 : CK_ESTORE;
+	return ck_record_get(txn, dbi, key, klen, d, out);
 }
 
 static size_t
@@ -756,8 +721,7 @@ audit_base(const struct act *x, int kind, struct ck_audit_rec *a)
 
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
-	a->origin = x->resolving ? CK_ORIGIN_RESOLVER :
-	    x->origin != 0 ? x->origin : CK_ORIGIN_INTERACTIVE;
+	a->origin = x->resolving ? CK_ORIGIN_RESOLVER : x->origin;
 	a->time = ck_clock_now();
 	ck_strlcpy(a->call_id, x->log_id, sizeof(a->call_id));
 	ck_strlcpy(a->client, r->caller, sizeof(a->client));
@@ -1367,7 +1331,8 @@ send_action(struct act *x)
 	ac.case_number = r->case_number;
 	ac.document_number = r->document;
 	ac.idempotency_key = r->idem;
-	ac.origin = x->resolving ? "resolver" : "interactive";
+	ac.origin = ck_origin_name(x->resolving ? CK_ORIGIN_RESOLVER :
+	    x->origin);
 	ac.resident_id = r->resident_id[0] ? r->resident_id : NULL;
 	ac.uscc = r->uscc[0] ? r->uscc : NULL;
 	ac.name = r->name;
@@ -2043,6 +2008,59 @@ ck_actions_ready(const struct ck_actions *A, const char **why)
 		return false;
 	}
 	return true;
+}
+
+struct ck_store *
+ck_actions_store(struct ck_actions *A)
+{
+	return A != NULL ? A->store : NULL;
+}
+
+int
+ck_actions_each_freeze(struct ck_actions *A,
+    void (*cb)(void *arg, const struct ck_freeze_view *f), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = ck_store_read_begin(A->store, &txn)) != 0)
+		return rc;
+	rc = mdb_cursor_open(txn, ck_store_dbi(A->store, DB_FREEZES), &cur);
+	if (rc != 0) {
+		ck_store_read_end(txn);
+		return ck_mdb_err(rc, "cursor");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		FreezeRecord *fr = (FreezeRecord *)unpack(
+		    &chakong__internal__v1__freeze_record__descriptor, &v);
+		struct ck_freeze_view f;
+
+		if (fr == NULL)
+			continue;
+		f = (struct ck_freeze_view){
+			.source = fr->source,
+			.encumbrance_id = fr->encumbrance_id,
+			.case_number = fr->case_number,
+			.court_id = fr->court_id,
+			.category = fr->category,
+			.asset_id = fr->asset_id,
+			.effective_date = fr->effective_date,
+			.expiry_date = fr->expiry_date,
+			.frozen_fen = fr->frozen_fen,
+			.queued_fen = fr->queued_fen,
+			.debtor_hash = fr->debtor_hash.len == 16 ?
+			    fr->debtor_hash.data : NULL,
+			.active = fr->active,
+		};
+		cb(arg, &f);
+		protobuf_c_message_free_unpacked(&fr->base, NULL);
+	}
+	mdb_cursor_close(cur);
+	ck_store_read_end(txn);
+	return 0;
 }
 
 void

@@ -215,8 +215,8 @@ encode(EVP_MD_CTX *sha, const struct ck_audit_rec *r, uint64_t seq,
 	m.prev_hash.len = CK_AUDIT_HASH;
 	m.kind = (Chakong__Internal__V1__AuditKind)r->kind;
 	m.time = r->time;
-	m.origin = (Chakong__Internal__V1__AuditOrigin)(r->origin != 0 ?
-	    r->origin : CK_ORIGIN_INTERACTIVE);
+	/* AuditOrigin numbers enum ck_origin from 1 */
+	m.origin = (Chakong__Internal__V1__AuditOrigin)(r->origin + 1);
 	m.call_id = (char *)r->call_id;
 	m.client = (char *)r->client;
 	m.officer_id = (char *)r->officer;
@@ -911,8 +911,13 @@ ck_audit_call_done(void *arg, struct ck_call *call, const char *path,
 	struct ck_audit *au = arg;
 	struct ck_audit_rec r;
 
+	static const char health[] = "/grpc.health.v1.Health/";
+
 	if (call->audit_done)
 		return;	/* recorded with its journal record */
+	if (pathlen >= sizeof(health) - 1 &&
+	    memcmp(path, health, sizeof(health) - 1) == 0)
+		return;	/* probes touch no case and no person */
 	memset(&r, 0, sizeof(r));
 	r.kind = CK_AUDIT_REQUEST;
 	r.origin = call->origin;

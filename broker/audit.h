@@ -51,19 +51,12 @@ enum ck_audit_kind {
 	CK_AUDIT_CHECKPOINT = 3,
 };
 
-/* Why the broker made a call (ck_call.origin): 0 counts as interactive. */
-enum ck_audit_origin {
-	CK_ORIGIN_INTERACTIVE = 1,
-	CK_ORIGIN_SCHEDULED = 2,
-	CK_ORIGIN_FORWARDED = 3,
-	CK_ORIGIN_RESOLVER = 4,
-};
 
 /* One record before it is chained: owned copies, no personal data in
  * clear (the debtor and the asset only as keyed hashes). */
 struct ck_audit_rec {
 	int kind;			/* enum ck_audit_kind */
-	int origin;			/* enum ck_audit_origin */
+	int origin;			/* enum ck_origin (rpc.h) */
 	int64_t time;			/* Unix seconds, broker clock */
 	char call_id[24];
 	char client[80];

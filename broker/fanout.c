@@ -21,6 +21,7 @@
  */
 #include "fanout.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ struct leg {
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
 	size_t nresults, cap;
+	const char **skip;		/* sources the caller may not reach */
 };
 
 struct query {
@@ -53,6 +55,7 @@ struct query {
 	const struct ck_fanout *fo;
 	struct ck_agency_call ac;
 	uint32_t mask;			/* categories asked */
+	uint32_t denied;		/* ... and refused by the policy */
 	struct leg legs[16];
 	size_t nlegs, pending;
 	struct event *timer;
@@ -89,6 +92,8 @@ map_status(enum ck_source_status st)
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT;
 	case CK_SOURCE_UNAVAILABLE:
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_UNAVAILABLE;
+	case CK_SOURCE_DENIED:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED;
 	default:
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR;
 	}
@@ -345,6 +350,15 @@ slot(struct leg *leg, const char *source)
 
 static void query_finish(struct query *q);
 
+static bool
+skipped(const struct leg *leg, const char *source)
+{
+	for (size_t i = 0; leg->skip != NULL && leg->skip[i] != NULL; i++)
+		if (strcmp(leg->skip[i], source) == 0)
+			return true;
+	return false;
+}
+
 /*
  * The category to report for a source that gave no result: announced
  * sources carry none, so the first asked category the adapter serves.
@@ -352,7 +366,7 @@ static void query_finish(struct query *q);
 static int
 leg_category(const struct leg *leg)
 {
-	uint32_t cats = leg->ad->ops->categories & leg->q->mask;
+	uint32_t cats = leg->ad->categories & leg->q->mask;
 	int c = CK_CATEGORY_DEPOSIT;
 
 	while (c <= CK_CATEGORY_ENTERPRISE && !(cats & CK_CATEGORY_BIT(c)))
@@ -375,8 +389,11 @@ on_leg_done(void *arg, const struct ck_result *res)
 		const struct ck_source_result *sr = &res->sources[i];
 		Chakong__V1__SourceResult *r, **where;
 
+		/* a module older than skip_sources may have asked anyway:
+		 * what it says of them is not the caller's to see */
 		if (sr->source == NULL ||
-		    !(q->mask & CK_CATEGORY_BIT(sr->category)))
+		    !(q->mask & CK_CATEGORY_BIT(sr->category)) ||
+		    skipped(leg, sr->source))
 			continue;
 		where = slot(leg, sr->source);
 		if (where == NULL)
@@ -385,6 +402,10 @@ on_leg_done(void *arg, const struct ck_result *res)
 		    map_status(sr->status), sr->message);
 		if (r == NULL)
 			continue;
+		if (res->size >= offsetof(struct ck_result, answered_by) +
+		    sizeof(res->answered_by) && res->answered_by != NULL &&
+		    res->answered_by[i] != NULL)
+			r->answered_by = dup(call, res->answered_by[i]);
 		r->fetched_at = sr->status == CK_SOURCE_OK ||
 		    sr->status == CK_SOURCE_NOT_FOUND ? ck_clock_now() : 0;
 		if (sr->nassets > 0) {
@@ -482,7 +503,8 @@ audit_base(struct query *q, struct ck_audit_rec *a)
 	a->time = ck_clock_now();
 	ck_strlcpy(a->call_id, call->log_id, sizeof(a->call_id));
 	ck_strlcpy(a->client, call->peer->name, sizeof(a->client));
-	ck_strlcpy(a->method, call->method->path, sizeof(a->method));
+	ck_strlcpy(a->method, call->method != NULL ? call->method->path : "-",
+	    sizeof(a->method));
 	if (q->fo->refkeys != NULL) {
 		/* the query's own keyed hash: the audit's is the same one */
 		memcpy(a->debtor, q->debtor, sizeof(a->debtor));
@@ -530,7 +552,8 @@ query_finish(struct query *q)
 	call->on_cancel = NULL;
 	for (size_t i = 0; i < q->nlegs; i++)
 		total += q->legs[i].nresults;
-	total += 5;	/* NOT_CONFIGURED, one per category at most */
+	total += 5 + q->nlegs;	/* NOT_CONFIGURED, one per category at
+				   most; a late adapter without sources */
 	reply.sources = ck_call_alloc(call, total * sizeof(*reply.sources));
 	if (reply.sources == NULL) {
 		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
@@ -542,7 +565,7 @@ query_finish(struct query *q)
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 
-		served |= leg->ad->ops->categories;
+		served |= leg->ad->categories;
 		for (size_t j = 0; j < leg->nresults; j++) {
 			Chakong__V1__SourceResult *r = leg->results[j];
 
@@ -560,16 +583,32 @@ query_finish(struct query *q)
 			if (q->fo->audit != NULL)
 				audit_source(q, leg, r, &abase);
 		}
+		if (!leg->done && leg->ad->nsources == 0) {
+			/* an adapter whose sources are only known from its
+			 * answer (a partner broker): one line for it */
+			Chakong__V1__SourceResult *r = new_result(call,
+			    leg->ad->name, leg_category(leg),
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT,
+			    "no answer before the deadline");
+
+			if (r != NULL)
+				reply.sources[reply.n_sources++] = r;
+		}
 	}
 	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {
 		Chakong__V1__SourceResult *r;
 
-		if (!(q->mask & CK_CATEGORY_BIT(c)) ||
+		if (!((q->mask | q->denied) & CK_CATEGORY_BIT(c)) ||
 		    (served & CK_CATEGORY_BIT(c)))
 			continue;
-		r = new_result(call, ck_category_name(c), c,
-		    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
-		    "no adapter is configured for this category");
+		if (q->denied & CK_CATEGORY_BIT(c))
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED,
+			    "the caller has no right to query this category");
+		else
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
+			    "no adapter is configured for this category");
 		if (r != NULL)
 			reply.sources[reply.n_sources++] = r;
 	}
@@ -588,6 +627,70 @@ on_query_timer(evutil_socket_t fd, short what, void *arg)
 	    "deadline; answering with what arrived", q->pending,
 	    q->pending == 1 ? "" : "s");
 	query_finish(q);
+}
+
+/*
+ * The access policy's refusals, decided before anything is sent: an
+ * adapter serving only categories the caller may not see is not called;
+ * the agencies the caller may not reach are left out of the call
+ * (ck_agency_call.skip_sources), or the adapter is not called when that
+ * leaves none. Their sources answer DENIED. Returns false when out of
+ * memory.
+ */
+static bool
+deny_leg(struct leg *leg, const struct ck_fanout_query *fq)
+{
+	struct query *q = leg->q;
+	const char *why = "the caller has no right to reach this agency";
+	size_t nskip = 0;
+	int cat = leg_category(leg);
+
+	if (!(leg->ad->ops->categories & q->mask)) {
+		why = "the caller has no right to query this category";
+		for (cat = CK_CATEGORY_DEPOSIT; cat < CK_CATEGORY_ENTERPRISE &&
+		    !(leg->ad->ops->categories & q->denied &
+		    CK_CATEGORY_BIT(cat)); cat++)
+			;
+		leg->done = true;	/* even one announcing no sources */
+		nskip = leg->ad->nsources;
+	} else if (fq->source_ok != NULL) {
+		leg->skip = ck_call_alloc(q->call,
+		    (leg->ad->nsources + 1) * sizeof(*leg->skip));
+		if (leg->skip == NULL)
+			return false;
+		for (size_t i = 0; i < leg->ad->nsources; i++)
+			if (!fq->source_ok(leg->ad->sources[i], fq->source_arg))
+				leg->skip[nskip++] = leg->ad->sources[i];
+		leg->skip[nskip] = NULL;
+	}
+	if (nskip == 0) {
+		leg->skip = NULL;
+		return true;
+	}
+	if (nskip == leg->ad->nsources)
+		leg->done = true;	/* nothing left to ask */
+	for (size_t i = 0; i < leg->ad->nsources; i++)
+		if (leg->done || skipped(leg, leg->ad->sources[i]))
+			leg->results[i] = new_result(q->call,
+			    leg->ad->sources[i], cat,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED, why);
+	return true;
+}
+
+const char *
+ck_origin_name(enum ck_origin o)
+{
+	switch (o) {
+	case CK_ORIGIN_SCHEDULED:
+		return "scheduled";
+	case CK_ORIGIN_FORWARDED:
+		return "forwarded";
+	case CK_ORIGIN_RESOLVER:
+		return "resolver";
+	case CK_ORIGIN_INTERACTIVE:
+		break;
+	}
+	return "interactive";
 }
 
 const char *
@@ -609,6 +712,15 @@ ck_category_name(int c)
 	}
 }
 
+int
+ck_category_by_name(const char *name)
+{
+	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++)
+		if (strcmp(name, ck_category_name(c)) == 0)
+			return c;
+	return 0;
+}
+
 void
 ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
     const struct ck_fanout_query *fq)
@@ -625,6 +737,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->call = call;
 	q->fo = fo;
 	q->mask = fq->categories;
+	q->denied = fq->denied & ~fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
 	if (fo->refkeys != NULL) {
@@ -645,7 +758,9 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	ac->case_number = fq->case_number;
 	ac->document_number = "";
 	ac->idempotency_key = "";
-	ac->origin = "interactive";
+	ac->origin = ck_origin_name(fq->origin);
+	ac->via = fq->via;
+	ac->nvia = fq->nvia;
 	ac->resident_id = fq->resident_id;
 	ac->uscc = fq->uscc;
 	ac->name = fq->name;
@@ -657,14 +772,16 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct ck_adapter *ad = &fo->adapters->list[i];
 		struct leg *leg;
 
-		if (!(ad->ops->categories & q->mask) ||
+		if (!(ad->categories & (q->mask | q->denied)) ||
 		    !(ad->ops->ops & CK_OP_BIT(CK_OP_QUERY)) ||
 		    q->nlegs == CK_ARRAY_SIZE(q->legs))
 			continue;
 		leg = &q->legs[q->nlegs++];
 		leg->q = q;
 		leg->ad = ad;
-		leg->cap = ad->nsources + 8;
+		/* room for sources the adapter did not announce: a partner
+		 * broker's are known only from its answer */
+		leg->cap = ad->nsources + 64;
 		leg->nresults = ad->nsources;
 		leg->results = ck_call_alloc(call,
 		    leg->cap * sizeof(*leg->results));
@@ -675,6 +792,11 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 			return;
 		}
 		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
+		if (!deny_leg(leg, fq)) {
+			ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+			    "server out of memory");
+			return;
+		}
 	}
 	if (q->nlegs == 0 || budget == 0) {
 		query_finish(q);
@@ -697,9 +819,15 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct leg *leg = &q->legs[i];
 		int rv;
 
+		if (leg->done) {	/* denied: never asked */
+			q->pending--;
+			continue;
+		}
 		leg->started = ck_mono_usec();
+		ac->skip_sources = leg->skip;
 		rv = leg->ad->ops->start(leg->ad->self, ac, on_leg_done, leg,
 		    &leg->handle);
+		ac->skip_sources = NULL;
 		if (rv != 0) {
 			log_warn(call->log_id, "adapter %s failed to start: %s",
 			    leg->ad->name, ck_strerror(rv));

@@ -28,7 +28,8 @@ struct ck_ref {
 	uint8_t type;			/* CK_REF_ASSET, CK_REF_FREEZE */
 	uint8_t category;		/* enum ck_category */
 	char source[64];		/* "bank:icbc" */
-	char asset_id[128];		/* the agency's id of the asset */
+	char asset_id[256];		/* the agency's id of the asset; a partner
+					   broker's asset_ref (adapters/peer) */
 	char encumbrance_id[128];	/* freeze refs: the agency's freeze id */
 	char case_number[96];		/* freeze refs: the case holding it */
 	char court_id[32];

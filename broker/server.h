@@ -40,6 +40,13 @@ void ck_server_reload(struct ck_server *srv, struct ck_config *cfg,
     SSL_CTX *ctx);
 
 /*
+ * Run `admit` (rpc.h) for every call that passed its method's role check,
+ * before its body is decoded and again after; a non-zero code answers the
+ * call with it. NULL: none.
+ */
+void ck_server_set_admit(struct ck_server *srv, ck_admit_fn admit);
+
+/*
  * Graceful stop: stop accepting, send GOAWAY on every connection, let
  * in-flight calls finish; `drained` is called when the last connection
  * has closed.

@@ -39,6 +39,9 @@ struct ck_status_snapshot {
 	/* optional: the journal's state (actions.h), NULL for none */
 	void (*actions_json)(const void *arg, struct evbuffer *out);
 	const void *actions_arg;
+	/* optional: enrollments and findings (watch.h), NULL for none */
+	void (*watch_json)(void *arg, struct evbuffer *out);
+	void *watch_arg;
 };
 
 typedef void (*ck_status_fill_cb)(void *arg, struct ck_status_snapshot *out);

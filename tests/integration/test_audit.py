@@ -101,6 +101,15 @@ def run(st, w, pb):
                       pb.broker.QueryRequest(case=A.case_ref(pb, case2)))
     ch.close()
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    # denied by the access policy: Foshan may not Query vehicles
+    ch = st.channel(cert=st.partner_cert, key=st.partner_key)
+    err = A.rpc_error(pb.broker_grpc.AssetBrokerStub(ch).Query,
+                      pb.broker.QueryRequest(
+                          case=A.case_ref(pb, case2),
+                          categories=[pb.broker.CATEGORY_VEHICLE]))
+    ch.close()
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "court:440600" in err.details()
     # the last records of read-only calls ride in the next group commit
     want = {q1.query_id, q2.query_id}
     sim.wait_for(lambda: want <= {r.get("call_id") for r in

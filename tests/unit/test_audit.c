@@ -128,7 +128,8 @@ test_encode_layout(void **state)
 	assert_string_equal(m->case_number, "(2019)粤01执123号");
 	assert_string_equal(m->client, "court:440100");
 	assert_int_equal(m->grpc_status, 3);
-	assert_int_equal(m->origin, CK_ORIGIN_INTERACTIVE);	/* 0 -> */
+	assert_int_equal(m->origin,
+	    CHAKONG__INTERNAL__V1__AUDIT_ORIGIN__ORIGIN_INTERACTIVE);
 	assert_int_equal(m->debtor_hash.len, 16);
 	chakong__internal__v1__audit_record__free_unpacked(m, NULL);
 	/* the identity number is nowhere in the stored bytes */
