@@ -5,6 +5,9 @@
  *   journal  (caller "\0" request_id) -> JournalRecord
  *   freezes  (source "\0" encumbrance_id) -> FreezeRecord
  *   cases    (normalised case number) -> CaseRecord
+ *   audit    (sequence number) -> AuditRecord, the audit trail (audit.h):
+ *            a state-changing request's record commits with its intent,
+ *            each agency answer's record with the outcome it journals
  * Each value is one version byte and a chakong.internal.v1 message.
  *
  * Every rule that reads stored state (the claim, the over-freezing cap,
@@ -26,20 +29,23 @@
 #include <openssl/evp.h>
 
 #include "cache.h"
+#include "audit.h"
 #include "chakong/adapter.h"
 #include "clock.h"
 #include "config.h"
 #include "grpc_frame.h"
 #include "log.h"
 #include "module.h"
+#include "record.h"
 #include "state.pb-c.h"
 #include "store.h"
 #include "util.h"
+#include "watch.h"
 
-#define RECORD_VERSION 1
 #define DB_JOURNAL 0
 #define DB_FREEZES 1
 #define DB_CASES 2
+#define DB_AUDIT 3
 
 typedef Chakong__Internal__V1__JournalRecord JournalRecord;
 typedef Chakong__Internal__V1__FreezeRecord FreezeRecord;
@@ -77,7 +83,7 @@ struct req {
 	char uscc[24];
 	char name[136];
 	char source[64];
-	char asset_id[128];
+	char asset_id[256];
 	char encumbrance_id[128];
 	int category;
 	int64_t amount_fen;
@@ -128,6 +134,11 @@ struct act {
 	bool resolving;			/* in the resolver's list */
 	bool counted;			/* in npending */
 	char log_id[24];
+	char method[64];		/* the gRPC path, for the audit */
+	uint64_t started;		/* ck_mono_usec() at the call's arrival */
+	uint64_t sent_at;		/* ... at the last send to the agency */
+	enum ck_origin origin;		/* the call's */
+	bool audited;			/* request record in the intent txn */
 	TAILQ_ENTRY(act) link;
 };
 
@@ -140,6 +151,7 @@ struct ck_actions {
 	struct ck_adapters *adapters;
 	struct ck_refkeys *keys;
 	struct ck_cache *cache;		/* NULL: none to invalidate */
+	struct ck_audit *audit;
 	struct act_list live;		/* every act, for shutdown */
 	unsigned npending;		/* outcome unknown: told PENDING or
 					   in the resolver */
@@ -149,7 +161,8 @@ struct ck_actions {
 	uint64_t not_sent, unknown;
 };
 
-static const char *const dbnames[] = { "journal", "freezes", "cases" };
+static const char *const dbnames[] = { "journal", "freezes", "cases",
+	"audit", CK_WATCH_DBNAMES };
 
 /* ---- crash points (test builds) --------------------------------------- */
 
@@ -186,61 +199,25 @@ ck_crashpoint(const char *name)
 
 /* ---- records ---------------------------------------------------------- */
 
-/* Pack a message behind its version byte into a malloc'd buffer. */
-static uint8_t *
-pack(const ProtobufCMessage *m, size_t *len)
-{
-	size_t n = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(n + 1);
-
-	if (buf == NULL)
-		return NULL;
-	buf[0] = RECORD_VERSION;
-	protobuf_c_message_pack(m, buf + 1);
-	*len = n + 1;
-	return buf;
-}
-
+/* Records: one version byte and a message (record.h). */
 static ProtobufCMessage *
 unpack(const ProtobufCMessageDescriptor *d, const MDB_val *v)
 {
-	const uint8_t *p = v->mv_data;
-
-	if (v->mv_size < 1 || p[0] != RECORD_VERSION)
-		return NULL;	/* state.mdb only migrates forward */
-	return protobuf_c_message_unpack(d, NULL, v->mv_size - 1, p + 1);
+	return ck_record_unpack(d, v, NULL);
 }
 
 static int
 put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     const ProtobufCMessage *m)
 {
-	MDB_val k = { klen, (void *)key }, v;
-	uint8_t *buf;
-	int rc;
-
-	buf = pack(m, &v.mv_size);
-	if (buf == NULL)
-		return CK_ENOMEM;
-	v.mv_data = buf;
-	rc = ck_mdb_err(mdb_put(txn, dbi, &k, &v, 0), "put");
-	free(buf);
-	return rc;
+	return ck_record_put(txn, dbi, key, klen, m);
 }
 
-/* get: 0 and *out, CK_ENOTFOUND, or an error. */
 static int
 get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out)
 {
-	MDB_val k = { klen, (void *)key }, v;
-	int rc = mdb_get(txn, dbi, &k, &v);
-
-	*out = NULL;
-	if (rc != 0)
-		return ck_mdb_err(rc, "get");
-	*out = unpack(d, &v);
-	return *out != NULL ? 0 : CK_ESTORE;
+	return ck_record_get(txn, dbi, key, klen, d, out);
 }
 
 static size_t
@@ -356,6 +333,10 @@ req_common(struct act *x, struct ck_call *call, enum method m,
 	x->keylen = (size_t)snprintf(x->key, sizeof(x->key), "%s%c%s",
 	    r->caller, 0, r->request_id);
 	ck_strlcpy(x->log_id, call->log_id, sizeof(x->log_id));
+	ck_strlcpy(x->method, call->method != NULL ? call->method->path : "",
+	    sizeof(x->method));
+	x->started = call->started;
+	x->origin = call->origin;
 	return true;
 }
 
@@ -732,6 +713,56 @@ seal_call(struct ck_actions *A, const struct req *r, uint8_t **out,
 	return 0;
 }
 
+/* ---- audit records ------------------------------------------------------ */
+
+/* What a request and the agency calls it causes have in common. */
+static void
+audit_base(const struct act *x, int kind, struct ck_audit_rec *a)
+{
+	const struct req *r = &x->r;
+
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->origin = x->resolving ? CK_ORIGIN_RESOLVER : x->origin;
+	a->time = ck_clock_now();
+	ck_strlcpy(a->call_id, x->log_id, sizeof(a->call_id));
+	ck_strlcpy(a->client, r->caller, sizeof(a->client));
+	ck_strlcpy(a->officer, r->officer, sizeof(a->officer));
+	ck_strlcpy(a->case_number, r->case_number, sizeof(a->case_number));
+	ck_strlcpy(a->method, x->method, sizeof(a->method));
+	ck_strlcpy(a->request_id, r->request_id, sizeof(a->request_id));
+	if (r->resident_id[0] != '\0' || r->uscc[0] != '\0') {
+		ck_audit_hash(x->A->audit, r->resident_id[0] ? r->resident_id :
+		    r->uscc, a->debtor);
+		a->has_debtor = true;
+	}
+	if (r->category > 0 && r->category < 32)
+		a->categories = 1u << r->category;
+	ck_strlcpy(a->source, r->source, sizeof(a->source));
+	if (r->asset_id[0] != '\0') {
+		ck_audit_hash(x->A->audit, r->asset_id, a->asset);
+		a->has_asset = true;
+	}
+	ck_strlcpy(a->encumbrance_id, r->encumbrance_id,
+	    sizeof(a->encumbrance_id));
+}
+
+/* The agency's answer (or its absence) to one send. */
+static void
+audit_agency(const struct act *x, int outcome, const char *note,
+    struct ck_audit_rec *a)
+{
+	audit_base(x, CK_AUDIT_AGENCY_CALL, a);
+	if (x->o.encumbrance_id[0] != '\0')
+		ck_strlcpy(a->encumbrance_id, x->o.encumbrance_id,
+		    sizeof(a->encumbrance_id));
+	a->action_outcome = outcome;
+	a->attempts = x->attempts;
+	a->latency_us = x->sent_at != 0 ? (int64_t)(ck_mono_usec() -
+	    x->sent_at) : 0;
+	ck_strlcpy(a->note, note, sizeof(a->note));
+}
+
 static int
 intent_job(MDB_txn *txn, void *arg)
 {
@@ -854,6 +885,18 @@ intent_job(MDB_txn *txn, void *arg)
 		rec.sealed_call.len = sealed_len;
 	}
 	rc = put(txn, jdb, x->key, x->keylen, &rec.base);
+	if (rc == 0 && A->audit != NULL && x->call != NULL) {
+		/* the request's record commits with its intent, or neither */
+		struct ck_audit_rec a;
+
+		audit_base(x, CK_AUDIT_REQUEST, &a);
+		a.grpc_status = CK_GRPC_OK;
+		a.latency_us = (int64_t)(ck_mono_usec() - x->started);
+		ck_strlcpy(a.note, x->verdict == V_DONE ? "done" :
+		    "intent journaled; agency calls follow", sizeof(a.note));
+		rc = ck_audit_append(txn, A->audit, &a);
+		x->audited = rc == 0;
+	}
 done:
 	free(sealed);
 	if (old != NULL)
@@ -915,6 +958,13 @@ outcome_job(MDB_txn *txn, void *arg)
 	rec->sealed_call.len = 0;
 	if ((rc = put(txn, jdb, x->key, x->keylen, &rec->base)) != 0)
 		goto done;
+	if (A->audit != NULL) {
+		struct ck_audit_rec a;
+
+		audit_agency(x, o->status, o->reason, &a);
+		if ((rc = ck_audit_append(txn, A->audit, &a)) != 0)
+			goto done;
+	}
 
 	if (r->m == M_FREEZE) {
 		if (!done_ok) {
@@ -1038,6 +1088,12 @@ not_sent_job(MDB_txn *txn, void *arg)
 	}
 	rec->reserved_fen = 0;
 	rc = put(txn, jdb, x->key, x->keylen, &rec->base);
+	if (rc == 0 && A->audit != NULL) {
+		struct ck_audit_rec a;
+
+		audit_agency(x, 0, "not delivered: nothing was done", &a);
+		rc = ck_audit_append(txn, A->audit, &a);
+	}
 done:
 	if (rec != NULL)
 		protobuf_c_message_free_unpacked(&rec->base, NULL);
@@ -1236,6 +1292,13 @@ on_agency_done(void *arg, const struct ck_result *res)
 	}
 	/* unknown: the agency may have acted. Never "failed". */
 	A->unknown++;
+	if (A->audit != NULL) {
+		struct ck_audit_rec a;
+
+		audit_agency(x, CHAKONG__V1__ACTION_OUTCOME__ACTION_PENDING,
+		    "no answer: outcome unknown, pending", &a);
+		ck_audit_submit(A->audit, &a);
+	}
 	log_notice(x->log_id, "%s via %s: outcome unknown (%s); pending",
 	    method_name(x->r.m), x->r.source,
 	    res->message != NULL ? res->message : "no answer");
@@ -1289,7 +1352,8 @@ send_action(struct act *x)
 	ac.case_number = r->case_number;
 	ac.document_number = r->document;
 	ac.idempotency_key = r->idem;
-	ac.origin = x->resolving ? "resolver" : "interactive";
+	ac.origin = ck_origin_name(x->resolving ? CK_ORIGIN_RESOLVER :
+	    x->origin);
 	ac.resident_id = r->resident_id[0] ? r->resident_id : NULL;
 	ac.uscc = r->uscc[0] ? r->uscc : NULL;
 	ac.name = r->name;
@@ -1321,6 +1385,7 @@ send_action(struct act *x)
 	ac.timeout_usec = budget;
 	x->attempts++;
 	cache_invalidate(x);	/* a query racing the action is not kept */
+	x->sent_at = ck_mono_usec();
 	rv = x->ad->ops->start(x->ad->self, &ac, on_agency_done, x,
 	    &x->handle);
 	if (rv != 0) {
@@ -1387,6 +1452,8 @@ on_intent_saved(void *arg, int rc)
 	struct act *x = arg;
 	struct ck_actions *A = x->A;
 
+	if (rc == 0 && x->audited && x->call != NULL)
+		x->call->audit_done = true;
 	switch (x->verdict) {
 	case V_REFUSED:
 		A->refused++;
@@ -1889,6 +1956,21 @@ ck_actions_open(struct event_base *base, struct ck_config *cfg,
 		free(A);
 		return rc;
 	}
+	struct ck_audit_opts ao = {
+		.checkpoint_records = cfg->audit_checkpoint_records,
+		.checkpoint_interval_s = cfg->audit_checkpoint_interval_s,
+		.flush_ms = cfg->audit_flush_ms,
+		.key_file = cfg->key,
+		.keys = keys,
+	};
+	rc = ck_audit_open(base, A->store, ck_store_dbi(A->store, DB_AUDIT),
+	    &ao, &A->audit, err, errlen);
+	if (rc != 0) {
+		ck_store_close(A->store);
+		ck_config_free(A->cfg);
+		free(A);
+		return rc;
+	}
 	rc = resume_pending(A);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: cannot read the journal",
@@ -1908,11 +1990,19 @@ ck_actions_close(struct ck_actions *A)
 	if (A == NULL)
 		return;
 	A->closing = true;
+	ck_audit_finish(A->audit);	/* the last records, a checkpoint */
 	ck_store_close(A->store);	/* runs the last done() callbacks */
 	while ((x = TAILQ_FIRST(&A->live)) != NULL)
 		act_free(x);	/* pending ones stay PENDING in the journal */
+	ck_audit_close(A->audit);
 	ck_config_free(A->cfg);
 	free(A);
+}
+
+struct ck_audit *
+ck_actions_audit(const struct ck_actions *A)
+{
+	return A != NULL ? A->audit : NULL;
 }
 
 void
@@ -1942,6 +2032,59 @@ ck_actions_ready(const struct ck_actions *A, const char **why)
 	return true;
 }
 
+struct ck_store *
+ck_actions_store(struct ck_actions *A)
+{
+	return A != NULL ? A->store : NULL;
+}
+
+int
+ck_actions_each_freeze(struct ck_actions *A,
+    void (*cb)(void *arg, const struct ck_freeze_view *f), void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = ck_store_read_begin(A->store, &txn)) != 0)
+		return rc;
+	rc = mdb_cursor_open(txn, ck_store_dbi(A->store, DB_FREEZES), &cur);
+	if (rc != 0) {
+		ck_store_read_end(txn);
+		return ck_mdb_err(rc, "cursor");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		FreezeRecord *fr = (FreezeRecord *)unpack(
+		    &chakong__internal__v1__freeze_record__descriptor, &v);
+		struct ck_freeze_view f;
+
+		if (fr == NULL)
+			continue;
+		f = (struct ck_freeze_view){
+			.source = fr->source,
+			.encumbrance_id = fr->encumbrance_id,
+			.case_number = fr->case_number,
+			.court_id = fr->court_id,
+			.category = fr->category,
+			.asset_id = fr->asset_id,
+			.effective_date = fr->effective_date,
+			.expiry_date = fr->expiry_date,
+			.frozen_fen = fr->frozen_fen,
+			.queued_fen = fr->queued_fen,
+			.debtor_hash = fr->debtor_hash.len == 16 ?
+			    fr->debtor_hash.data : NULL,
+			.active = fr->active,
+		};
+		cb(arg, &f);
+		protobuf_c_message_free_unpacked(&fr->base, NULL);
+	}
+	mdb_cursor_close(cur);
+	ck_store_read_end(txn);
+	return 0;
+}
+
 void
 ck_actions_write_json(const struct ck_actions *A, struct evbuffer *out)
 {
@@ -1957,7 +2100,7 @@ ck_actions_write_json(const struct ck_actions *A, struct evbuffer *out)
 	    "\"refused\":%llu,\"conflicts\":%llu,\"replays\":%llu,"
 	    "\"resends\":%llu,\"not_sent\":%llu,\"unknown\":%llu,"
 	    "\"journal\":{\"commits\":%llu,\"jobs\":%llu,\"max_batch\":%llu,"
-	    "\"commit_ms_max\":%.3f,\"used_bytes\":%zu,\"map_bytes\":%zu}}",
+	    "\"commit_ms_max\":%.3f,\"used_bytes\":%zu,\"map_bytes\":%zu}",
 	    (unsigned long long)A->intents, (unsigned long long)A->finals,
 	    A->npending, (unsigned long long)A->refused,
 	    (unsigned long long)A->conflicts, (unsigned long long)A->replays,
@@ -1965,4 +2108,18 @@ ck_actions_write_json(const struct ck_actions *A, struct evbuffer *out)
 	    (unsigned long long)A->unknown, (unsigned long long)st.commits,
 	    (unsigned long long)st.jobs, (unsigned long long)st.max_batch,
 	    (double)st.commit_usec_max / 1000.0, st.used_bytes, st.map_size);
+	if (A->audit != NULL) {
+		struct ck_audit_stats as;
+		const char *why = "";
+
+		ck_audit_get_stats(A->audit, &as);
+		evbuffer_add_printf(out, ",\"audit\":{\"batched\":%llu,"
+		    "\"written\":%llu,\"failed\":%llu,\"checkpoints\":%llu,"
+		    "\"ok\":%s}", (unsigned long long)as.submitted,
+		    (unsigned long long)as.written,
+		    (unsigned long long)as.failed,
+		    (unsigned long long)as.checkpoints,
+		    ck_audit_ready(A->audit, &why) ? "true" : "false");
+	}
+	evbuffer_add(out, "}", 1);
 }

@@ -80,6 +80,38 @@ void ck_actions_observe(struct ck_actions *a, const char *source,
  * results at its source (cache.h); NULL: no cache. */
 struct ck_cache;
 void ck_actions_set_cache(struct ck_actions *a, struct ck_cache *cache);
+/* The audit trail kept in the same state.mdb (audit.h); NULL-safe. */
+struct ck_audit;
+struct ck_audit *ck_actions_audit(const struct ck_actions *a);
+/*
+ * state.mdb is one environment with one writer thread: other modules
+ * keep their own named databases in it (watch.c: CK_WATCH_DBNAMES, from
+ * index CK_ACTIONS_DB_OTHERS of ck_store_dbi()).
+ */
+#define CK_ACTIONS_DB_OTHERS 4
+struct ck_store *ck_actions_store(struct ck_actions *a);
+
+/* A freeze or seal this broker made, as the journal keeps it (borrowed
+ * for the callback only). */
+struct ck_freeze_view {
+	const char *source;		/* "bank:icbc" */
+	const char *encumbrance_id;
+	const char *case_number;	/* normalised */
+	const char *court_id;
+	int category;			/* enum ck_category */
+	const char *asset_id;
+	const char *effective_date;	/* "" while queued */
+	const char *expiry_date;	/* "" while queued */
+	int64_t frozen_fen, queued_fen;
+	const uint8_t *debtor_hash;	/* 16 bytes, or NULL */
+	bool active;			/* false once released or spent */
+};
+/*
+ * Read-only: call cb for every freeze record, in a read transaction of
+ * the caller's thread. Returns 0 or < 0.
+ */
+int ck_actions_each_freeze(struct ck_actions *a,
+    void (*cb)(void *arg, const struct ck_freeze_view *f), void *arg);
 
 /* Journal and resolver state for /status ("actions":{...}). */
 void ck_actions_write_json(const struct ck_actions *a, struct evbuffer *out);

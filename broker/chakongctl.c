@@ -8,6 +8,7 @@
  *   chakongctl claim --request-id ID --case CASE --amount YUAN ...
  *   chakongctl health
  *   chakongctl cache purge (--id ID | --uscc CODE) | cache stats [--json]
+ *   chakongctl audit verify|export ...   (auditctl.c, no connection)
  *
  * The exit code is the call's gRPC status (0 OK, 3 INVALID_ARGUMENT,
  * 14 UNAVAILABLE, ...), so scripts can branch on it; 64 (EX_USAGE) for a
@@ -30,6 +31,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "auditctl.h"
 #include "broker.pb-c.h"
 #include "cache_admin.pb-c.h"
 #include "chakong/status.h"
@@ -59,9 +61,15 @@ static const char usage_text[] =
     "  release  release a freeze or seal\n"
     "  deduct   deduct frozen funds to the court's custody account\n"
     "  claim    change a case's claim amount (UpdateClaim)\n"
+    "  enroll   put a terminated case's debtor under periodic re-query\n"
+    "  end-enrollment  end it: restored (执恢) or closed\n"
+    "  findings list re-query results, assets found, freezes expiring\n"
+    "  ack      mark findings read (AckFindings)\n"
     "  health   ask whether the broker serves (grpc.health.v1.Health/Check)\n"
     "  cache    purge a debtor from the reply cache, or print its counters\n"
     "           (chakong.v1.CacheAdmin; the broker's own certificate)\n"
+    "  audit    verify or export the audit trail (state.mdb, read-only;\n"
+    "           `chakongctl audit help`)\n"
     "  help     show this text; `chakongctl COMMAND --help` for a command\n"
     "\n"
     "connection options (before or after the command):\n"
@@ -290,6 +298,15 @@ enum {
 	OPT_ASSET_REF,
 	OPT_FREEZE_REF,
 	OPT_REASON,
+	OPT_TERMINATION,
+	OPT_RESTORED,
+	OPT_CLOSED,
+	OPT_KIND,
+	OPT_SINCE,
+	OPT_UNREAD,
+	OPT_PAGE_SIZE,
+	OPT_PAGE_TOKEN,
+	OPT_ALL,
 	OPT_HELP,
 };
 
@@ -2246,6 +2263,415 @@ cmd_cache(int argc, char **argv, struct conn *c)
 	return flush_reply();
 }
 
+/* ---- terminated cases under watch: enroll, end-enrollment, findings, ack */
+
+static const char enroll_usage[] =
+    "usage: chakongctl enroll [--request-id ID] --case CASE --officer ID\n"
+    "           (--id RESIDENT_ID | --uscc CODE) --name NAME\n"
+    "           --document DOC --termination-date YYYY-MM-DD\n"
+    "           [--category deposit,vehicle,...] [--json]\n"
+    "\n"
+    "Puts the debtor of a terminated case (终结本次执行程序) under periodic\n"
+    "re-query: the broker queries again on every due date (the ruling's\n"
+    "date plus 6, 12, ... 60 months by default) and records each result as\n"
+    "a finding. Prints the enrollment id and the due dates.\n";
+
+static const char end_usage[] =
+    "usage: chakongctl end-enrollment [--request-id ID] --case CASE\n"
+    "           --officer ID (--restored NEW_CASE | --closed) [--json]\n"
+    "\n"
+    "Ends the re-queries of a case: restored (with the new 执恢 case\n"
+    "number) or closed. Prints how many re-queries ran.\n";
+
+static const char findings_usage[] =
+    "usage: chakongctl findings [--kind result|found|expiring]\n"
+    "           [--since YYYY-MM-DD|UNIX] [--unread] [--page-size N]\n"
+    "           [--page-token T | --all] [--json]\n"
+    "\n"
+    "Lists this court's findings, oldest first: RESULT (a re-query ran),\n"
+    "FOUND (a new asset, or a balance above the threshold), EXPIRING (a\n"
+    "freeze or seal expires soon; its freeze_ref is printed for extend).\n"
+    "Without --all one page; the next page's token is printed last.\n";
+
+static const char ack_usage[] =
+    "usage: chakongctl ack [--request-id ID] FINDING_ID...\n"
+    "\n"
+    "Marks findings read. Prints how many were unread before.\n";
+
+static const struct option enroll_options[] = {
+	ACTION_OPTIONS,
+	DEBTOR_OPTIONS,
+	{ "termination-date", required_argument, NULL, OPT_TERMINATION },
+	{ "category", required_argument, NULL, OPT_CATEGORY },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option end_options[] = {
+	ACTION_OPTIONS,
+	{ "restored", required_argument, NULL, OPT_RESTORED },
+	{ "closed", no_argument, NULL, OPT_CLOSED },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option findings_options[] = {
+	CONN_OPTIONS,
+	{ "kind", required_argument, NULL, OPT_KIND },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "unread", no_argument, NULL, OPT_UNREAD },
+	{ "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+	{ "page-token", required_argument, NULL, OPT_PAGE_TOKEN },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option ack_options[] = {
+	CONN_OPTIONS,
+	{ "request-id", required_argument, NULL, OPT_REQUEST_ID },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * Pack m, call path, unpack the reply as d. Returns the gRPC status; on
+ * OK *out is the reply (free with protobuf_c_message_free_unpacked).
+ */
+static int
+call_message(const struct conn *c, const char *usage, const char *path,
+    const ProtobufCMessage *m, const ProtobufCMessageDescriptor *d,
+    ProtobufCMessage **out)
+{
+	struct result r;
+	uint8_t *buf;
+	size_t len;
+	int st;
+
+	*out = NULL;
+	buf = pack_message(m, &len);
+	if (buf == NULL)
+		return CK_GRPC_RESOURCE_EXHAUSTED;
+	st = call(c, usage, path, buf, len, &r);
+	free(buf);
+	if (st != CK_GRPC_OK)
+		return report_status(&r);
+	*out = unpack_reply(d, &r);
+	result_free(&r);
+	return *out != NULL ? CK_GRPC_OK : CK_GRPC_INTERNAL;
+}
+
+/* A request id for the user who gave none (printed with the answer). */
+static void
+ensure_request_id(struct action_args *a)
+{
+	if (a->request_id != NULL)
+		return;
+	if (!random_request_id(a->rid_buf, sizeof(a->rid_buf))) {
+		fprintf(stderr, "%s: cannot make a random request id; give "
+		    "--request-id\n", progname);
+		exit(CK_GRPC_INTERNAL);
+	}
+	a->request_id = a->rid_buf;
+	a->generated = true;
+}
+
+static int
+cmd_enroll(int argc, char **argv, struct conn *c)
+{
+	Chakong__V1__EnrollRequest req = CHAKONG__V1__ENROLL_REQUEST__INIT;
+	Chakong__V1__CaseRef cr = CHAKONG__V1__CASE_REF__INIT;
+	Chakong__V1__Debtor debtor = CHAKONG__V1__DEBTOR__INIT;
+	Chakong__V1__Category cats[NCATEGORIES * 4];
+	Chakong__V1__EnrollReply *rep;
+	struct action_args a;
+	const char *term = NULL;
+	size_t ncats = 0;
+	int opt, st;
+
+	memset(&a, 0, sizeof(a));
+	optind = 0;
+	while ((opt = next_option(argc, argv, enroll_options, c,
+	    enroll_usage)) != -1) {
+		if (case_option(&a, opt, optarg, enroll_usage))
+			continue;
+		if (opt == OPT_DOCUMENT)
+			a.document = optarg;
+		else if (opt == OPT_TERMINATION)
+			term = optarg;
+		else if (opt == OPT_CATEGORY) {
+			char bad[64];
+
+			if (!parse_categories(optarg, cats, &ncats, bad,
+			    sizeof(bad)))
+				usage_error(enroll_usage, "--category: unknown "
+				    "category '%s'", bad);
+		} else
+			help_or_fail(opt, enroll_usage);
+	}
+	no_operands(argc, argv, enroll_usage);
+	require_debtor(&a, enroll_usage);
+	require_case(&a, enroll_usage);
+	if (a.document == NULL)
+		usage_error(enroll_usage, "--document is required");
+	if (term == NULL)
+		usage_error(enroll_usage, "--termination-date is required");
+	ensure_request_id(&a);
+	conn_from_env(c);
+	case_and_debtor(&a, &cr, &debtor);
+	req.request_id = (char *)a.request_id;
+	req.case_ = &cr;
+	req.debtor = &debtor;
+	req.categories = cats;
+	req.n_categories = ncats;
+	req.termination_date = (char *)term;
+	req.document_number = (char *)a.document;
+	st = call_message(c, enroll_usage, "/chakong.v1.AssetBroker/Enroll",
+	    &req.base, &chakong__v1__enroll_reply__descriptor,
+	    (ProtobufCMessage **)&rep);
+	if (st != CK_GRPC_OK)
+		return st;
+	if (a.json) {
+		printf("{\"request_id\":");
+		json_str(a.request_id);
+		printf(",\"enrollment_id\":");
+		json_str(rep->enrollment_id);
+		json_strs("due_dates", rep->due_dates, rep->n_due_dates);
+		printf("}\n");
+	} else {
+		field("request id", "%s", a.request_id);
+		field("enrollment", "%s", rep->enrollment_id);
+		for (size_t i = 0; i < rep->n_due_dates; i++)
+			field(i == 0 ? "due dates" : "", "%s",
+			    rep->due_dates[i]);
+	}
+	chakong__v1__enroll_reply__free_unpacked(rep, NULL);
+	return flush_reply();
+}
+
+static int
+cmd_end_enrollment(int argc, char **argv, struct conn *c)
+{
+	Chakong__V1__EndEnrollmentRequest req =
+	    CHAKONG__V1__END_ENROLLMENT_REQUEST__INIT;
+	Chakong__V1__CaseRef cr = CHAKONG__V1__CASE_REF__INIT;
+	Chakong__V1__Debtor debtor = CHAKONG__V1__DEBTOR__INIT;
+	Chakong__V1__EndEnrollmentReply *rep;
+	struct action_args a;
+	int opt, st;
+
+	memset(&a, 0, sizeof(a));
+	optind = 0;
+	while ((opt = next_option(argc, argv, end_options, c, end_usage)) !=
+	    -1) {
+		if (case_option(&a, opt, optarg, end_usage))
+			continue;
+		if (opt == OPT_RESTORED) {
+			req.reason = CHAKONG__V1__END_REASON__END_RESTORED;
+			req.new_case_number = optarg;
+		} else if (opt == OPT_CLOSED)
+			req.reason = CHAKONG__V1__END_REASON__END_CLOSED;
+		else if (opt == OPT_DOCUMENT)
+			a.document = optarg;
+		else
+			help_or_fail(opt, end_usage);
+	}
+	no_operands(argc, argv, end_usage);
+	require_case(&a, end_usage);
+	if (req.reason == CHAKONG__V1__END_REASON__END_REASON_UNSPECIFIED)
+		usage_error(end_usage, "give --restored NEW_CASE or --closed");
+	ensure_request_id(&a);
+	conn_from_env(c);
+	case_and_debtor(&a, &cr, &debtor);
+	req.request_id = (char *)a.request_id;
+	req.case_ = &cr;
+	st = call_message(c, end_usage,
+	    "/chakong.v1.AssetBroker/EndEnrollment", &req.base,
+	    &chakong__v1__end_enrollment_reply__descriptor,
+	    (ProtobufCMessage **)&rep);
+	if (st != CK_GRPC_OK)
+		return st;
+	if (a.json)
+		printf("{\"request_id\":\"%s\",\"reruns_done\":%d}\n",
+		    a.request_id, rep->reruns_done);
+	else {
+		field("request id", "%s", a.request_id);
+		field("re-queries run", "%d", rep->reruns_done);
+	}
+	chakong__v1__end_enrollment_reply__free_unpacked(rep, NULL);
+	return flush_reply();
+}
+
+static const char *const finding_kinds[] = { "?", "result", "found",
+	"expiring" };
+
+static const char *
+finding_kind_name(Chakong__V1__FindingKind k)
+{
+	return (unsigned)k < CK_ARRAY_SIZE(finding_kinds) ? finding_kinds[k] :
+	    "?";
+}
+
+static void
+print_finding(const Chakong__V1__Finding *f, bool json)
+{
+	char when[40];
+
+	if (json) {
+		printf("{\"finding_id\":");
+		json_str(f->finding_id);
+		printf(",\"kind\":");
+		json_str(finding_kind_name(f->kind));
+		printf(",\"case_number\":");
+		json_str(f->case_number);
+		printf(",\"created_at\":%lld,\"acknowledged\":%s,\"summary\":",
+		    (long long)f->created_at, f->acknowledged ? "true" :
+		    "false");
+		json_str(f->summary);
+		if (f->kind == CHAKONG__V1__FINDING_KIND__FINDING_EXPIRING) {
+			printf(",\"expiry_date\":");
+			json_str(f->expiry_date);
+			printf(",\"freeze_ref\":");
+			json_base64(f->freeze_ref.data, f->freeze_ref.len);
+		}
+		printf(",\"sources\":%zu}\n", f->n_sources);
+		return;
+	}
+	format_cst(f->created_at, when, sizeof(when));
+	printf("%s  %-8s %s%s  %s\n", f->finding_id,
+	    finding_kind_name(f->kind), when, f->acknowledged ? "" : "  *new*",
+	    f->case_number);
+	printf("    %s\n", f->summary);
+	if (f->kind == CHAKONG__V1__FINDING_KIND__FINDING_EXPIRING &&
+	    f->freeze_ref.len > 0) {
+		printf("    freeze_ref ");
+		put_base64(f->freeze_ref.data, f->freeze_ref.len);
+		putchar('\n');
+	}
+}
+
+static int
+cmd_findings(int argc, char **argv, struct conn *c)
+{
+	Chakong__V1__ListFindingsRequest req =
+	    CHAKONG__V1__LIST_FINDINGS_REQUEST__INIT;
+	Chakong__V1__ListFindingsReply *rep;
+	bool json = false, all = false;
+	char token[40] = "";
+	int64_t v;
+	int opt, st;
+
+	optind = 0;
+	while ((opt = next_option(argc, argv, findings_options, c,
+	    findings_usage)) != -1) {
+		switch (opt) {
+		case OPT_KIND:
+			for (v = 1; v < (int64_t)CK_ARRAY_SIZE(finding_kinds);
+			    v++)
+				if (strcmp(optarg, finding_kinds[v]) == 0)
+					break;
+			if (v == (int64_t)CK_ARRAY_SIZE(finding_kinds))
+				usage_error(findings_usage, "--kind: result, "
+				    "found or expiring");
+			req.kind = (Chakong__V1__FindingKind)v;
+			break;
+		case OPT_SINCE: {
+			struct ck_date d;
+			char why[CK_WHY_MAX];
+
+			if (ck_valid_date(optarg, strlen(optarg), &d, why))
+				req.since = ck_date_to_days(&d) * 86400 -
+				    8 * 3600;
+			else if (parse_int64(optarg, &v) && v >= 0)
+				req.since = v;
+			else
+				usage_error(findings_usage, "--since: a date "
+				    "(YYYY-MM-DD, UTC+8) or Unix seconds");
+			break;
+		}
+		case OPT_UNREAD:
+			req.unread_only = true;
+			break;
+		case OPT_PAGE_SIZE:
+			if (!parse_int64(optarg, &v) || v < 1 || v > 1000)
+				usage_error(findings_usage, "--page-size: 1 to "
+				    "1000");
+			req.page_size = (int32_t)v;
+			break;
+		case OPT_PAGE_TOKEN:
+			ck_strlcpy(token, optarg, sizeof(token));
+			break;
+		case OPT_ALL:
+			all = true;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		default:
+			help_or_fail(opt, findings_usage);
+		}
+	}
+	no_operands(argc, argv, findings_usage);
+	conn_from_env(c);
+	do {
+		req.page_token = token;
+		st = call_message(c, findings_usage,
+		    "/chakong.v1.AssetBroker/ListFindings", &req.base,
+		    &chakong__v1__list_findings_reply__descriptor,
+		    (ProtobufCMessage **)&rep);
+		if (st != CK_GRPC_OK)
+			return st;
+		for (size_t i = 0; i < rep->n_findings; i++) {
+			if (!json)
+				scrub_message(&rep->findings[i]->base);
+			print_finding(rep->findings[i], json);
+		}
+		ck_strlcpy(token, rep->next_page_token, sizeof(token));
+		chakong__v1__list_findings_reply__free_unpacked(rep, NULL);
+	} while (all && token[0] != '\0');
+	if (token[0] != '\0' && !json)
+		printf("next page: --page-token %s\n", token);
+	return flush_reply();
+}
+
+static int
+cmd_ack(int argc, char **argv, struct conn *c)
+{
+	Chakong__V1__AckFindingsRequest req =
+	    CHAKONG__V1__ACK_FINDINGS_REQUEST__INIT;
+	Chakong__V1__AckFindingsReply *rep;
+	struct action_args a;
+	int opt, st;
+
+	memset(&a, 0, sizeof(a));
+	optind = 0;
+	while ((opt = next_option(argc, argv, ack_options, c, ack_usage)) !=
+	    -1)
+		if (!case_option(&a, opt, optarg, ack_usage))
+			help_or_fail(opt, ack_usage);
+	if (optind >= argc)
+		usage_error(ack_usage, "give at least one FINDING_ID");
+	ensure_request_id(&a);
+	conn_from_env(c);
+	req.request_id = (char *)a.request_id;
+	req.finding_ids = argv + optind;
+	req.n_finding_ids = (size_t)(argc - optind);
+	st = call_message(c, ack_usage, "/chakong.v1.AssetBroker/AckFindings",
+	    &req.base, &chakong__v1__ack_findings_reply__descriptor,
+	    (ProtobufCMessage **)&rep);
+	if (st != CK_GRPC_OK)
+		return st;
+	if (a.json)
+		printf("{\"request_id\":\"%s\",\"acknowledged\":%d}\n",
+		    a.request_id, rep->acknowledged);
+	else {
+		field("request id", "%s", a.request_id);
+		field("acknowledged", "%d", rep->acknowledged);
+	}
+	chakong__v1__ack_findings_reply__free_unpacked(rep, NULL);
+	return flush_reply();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2284,6 +2710,16 @@ main(int argc, char **argv)
 		return cmd_health(argc, argv, &c);
 	if (strcmp(cmd, "cache") == 0)
 		return cmd_cache(argc, argv, &c);
+	if (strcmp(cmd, "audit") == 0)
+		return ck_auditctl_main(argc, argv);
+	if (strcmp(cmd, "enroll") == 0)
+		return cmd_enroll(argc, argv, &c);
+	if (strcmp(cmd, "end-enrollment") == 0)
+		return cmd_end_enrollment(argc, argv, &c);
+	if (strcmp(cmd, "findings") == 0)
+		return cmd_findings(argc, argv, &c);
+	if (strcmp(cmd, "ack") == 0)
+		return cmd_ack(argc, argv, &c);
 	for (size_t i = 0; i < NACTION_CMDS; i++)
 		if (strcmp(cmd, action_cmds[i].name) == 0)
 			return cmd_action(argc, argv, &c, &action_cmds[i]);

@@ -23,13 +23,17 @@
 #include "actions.h"
 #include "cache.h"
 #include "cache_admin.h"
+#include "audit.h"
+#include "watch.h"
 #include "chakong/status.h"
 #include "config.h"
+#include "federation.h"
 #include "fanout.h"
 #include "grpc_client.h"
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
+#include "policy.h"
 #include "pool.h"
 #include "ref.h"
 #include "rpc.h"
@@ -50,6 +54,7 @@ struct daemon {
 	struct ck_pool *pool;
 	struct ck_adapters *adapters;
 	struct ck_actions *actions;
+	struct ck_watch *watch;
 	struct ck_fanout fanout;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
 	int64_t started_at;
@@ -90,6 +95,12 @@ actions_json(const void *arg, struct evbuffer *out)
 }
 
 static void
+watch_json(void *arg, struct evbuffer *out)
+{
+	ck_watch_write_json(arg, out);
+}
+
+static void
 fill_status(void *arg, struct ck_status_snapshot *out)
 {
 	struct daemon *d = arg;
@@ -108,7 +119,8 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 
 		/* /readyz fails when the broker cannot journal, not when an
 		 * agency is down */
-		out->ready = ck_actions_ready(d->actions, &why);
+		out->ready = ck_actions_ready(d->actions, &why) &&
+		    ck_audit_ready(ck_actions_audit(d->actions), &why);
 		if (!out->ready)
 			out->not_ready_reason = why;
 	}
@@ -119,6 +131,10 @@ fill_status(void *arg, struct ck_status_snapshot *out)
 	out->cache_json = ck_cache_write_json;
 	out->cache_prometheus = ck_cache_write_prometheus;
 	out->cache_arg = d->fanout.cache;
+	if (d->watch != NULL) {
+		out->watch_json = watch_json;
+		out->watch_arg = d->watch;
+	}
 	out->reloads = d->reloads;
 	out->reload_failures = d->reload_failures;
 	if (d->pool != NULL) {
@@ -139,6 +155,17 @@ load(const char *path, struct ck_config **cfg, SSL_CTX **ctx, char *err,
 		return rv;
 	rv = ck_tls_server_ctx_new((*cfg)->cert, (*cfg)->key,
 	    (*cfg)->client_ca, ctx, tlserr, sizeof(tlserr));
+	if (rv == 0 && (*cfg)->crl[0] != '\0' &&
+	    (rv = ck_tls_server_ctx_load_crl(*ctx, (*cfg)->crl, tlserr,
+	    sizeof(tlserr))) != 0) {
+		SSL_CTX_free(*ctx);
+		*ctx = NULL;
+		snprintf(err, errlen, "%s:%u: [tls] crl: %s", path,
+		    (*cfg)->crl_line, tlserr);
+		ck_config_free(*cfg);
+		*cfg = NULL;
+		return rv;
+	}
 	if (rv != 0) {
 		if ((*cfg)->tls_line > 0)
 			snprintf(err, errlen, "%s:%u: [tls] %s", path,
@@ -174,13 +201,18 @@ on_hup(evutil_socket_t fd, short what, void *arg)
 		    "after a restart", what_);
 	ck_server_reload(d->srv, cfg, ctx);
 	ck_actions_reload(d->actions, cfg);
+	ck_watch_reload(d->watch, cfg);
+	ck_rpc_set_policy(cfg->policy);
 	SSL_CTX_free(ctx);
 	ck_config_free(d->cfg);
 	d->cfg = cfg;
+	ck_fed_set_config(cfg);
 	ck_log_set_level(cfg->log_level);
 	d->reloads++;
-	log_notice(NULL, "reload done: certificates, CA, courts and limits "
-	    "in effect for new connections and calls");
+	log_notice(NULL, "reload done: certificates, CA, CRL, courts and "
+	    "limits in effect for new connections and calls; access policy "
+	    "(%zu identities), rosters and rates for every new call",
+	    ck_policy_count(cfg->policy));
 }
 
 static void
@@ -291,6 +323,15 @@ open_agencies(struct daemon *d, bool check_only, char *err, size_t errlen)
 	d->fanout.actions = d->actions;
 	ck_actions_set_cache(d->actions, d->fanout.cache);
 	ck_cache_admin_set(d->fanout.cache);
+	d->fanout.audit = ck_actions_audit(d->actions);
+	ck_server_set_call_hooks(&(struct ck_call_hooks){
+	    .admit = ck_audit_admit, .done = ck_audit_call_done,
+	    .arg = d->fanout.audit });
+	rv = ck_watch_open(d->base, d->cfg, d->actions, &d->fanout,
+	    d->fanout.refkeys, &d->watch, err, errlen);
+	if (rv != 0)
+		return rv;
+	ck_rpc_set_watch(d->watch);
 	return 0;
 }
 
@@ -377,6 +418,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	ck_log_set_level(d.cfg->log_level);
+	ck_fed_set_config(d.cfg);
 	signal(SIGPIPE, SIG_IGN);
 	d.started_at = ck_unix_now();
 	d.base = ck_event_base_new();
@@ -384,12 +426,14 @@ main(int argc, char **argv)
 		ck_fatal("cannot create the event loop");
 	ck_metrics_init();
 	ck_rpc_init();
+	ck_rpc_set_policy(d.cfg->policy);
 	if (open_agencies(&d, false, err, sizeof(err)) != 0)
 		ck_fatal("%s", err);
 	if (ck_server_open(d.base, d.cfg, ctx, ck_rpc_find, &d.srv, err,
 	    sizeof(err)) != 0)
 		ck_fatal("%s", err);
 	SSL_CTX_free(ctx);
+	ck_server_set_admit(d.srv, ck_rpc_admit);
 	if (ck_statusd_open(d.base, d.cfg->status_listen, fill_status, &d,
 	    &d.status, err, sizeof(err)) != 0)
 		ck_fatal("%s: [server] status_listen: %s", path, err);
@@ -412,8 +456,14 @@ main(int argc, char **argv)
 
 	ck_server_close(d.srv);
 	ck_statusd_close(d.status);
+	ck_server_set_call_hooks(NULL);
+	ck_rpc_set_watch(NULL);
+	ck_watch_close(d.watch);
+	ck_fed_set_config(NULL);
+	ck_rpc_set_policy(NULL);
 	ck_rpc_set_actions(NULL);
 	d.fanout.actions = NULL;
+	d.fanout.audit = NULL;
 	ck_actions_close(d.actions);
 	ck_rpc_set_fanout(NULL);
 	ck_cache_admin_set(NULL);

@@ -14,6 +14,40 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool moved;
 static uint64_t anchor_real, anchor_sim;
 static uint32_t rate = 1;
+static struct {
+	ck_clock_cb cb;
+	void *arg;
+} watchers[CK_CLOCK_MAX_WATCHERS];
+
+#ifdef CK_TEST_HOOKS
+static void
+notify(void)
+{
+	for (size_t i = 0; i < CK_CLOCK_MAX_WATCHERS; i++)
+		if (watchers[i].cb != NULL)
+			watchers[i].cb(watchers[i].arg);
+}
+#endif
+
+int
+ck_clock_watch(ck_clock_cb cb, void *arg)
+{
+	for (size_t i = 0; i < CK_CLOCK_MAX_WATCHERS; i++)
+		if (watchers[i].cb == NULL) {
+			watchers[i].cb = cb;
+			watchers[i].arg = arg;
+			return 0;
+		}
+	return CK_ELIMIT;
+}
+
+void
+ck_clock_unwatch(ck_clock_cb cb, void *arg)
+{
+	for (size_t i = 0; i < CK_CLOCK_MAX_WATCHERS; i++)
+		if (watchers[i].cb == cb && watchers[i].arg == arg)
+			watchers[i].cb = NULL;
+}
 
 static uint64_t
 real_usec(void)
@@ -73,6 +107,7 @@ ck_clock_set(int64_t unix_s, int64_t jump_s, uint32_t new_rate)
 		rate = new_rate;
 	__atomic_store_n(&moved, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&lock);
+	notify();
 	return 0;
 #else
 	(void)unix_s;

@@ -32,4 +32,15 @@ uint32_t ck_clock_rate(void);
 /* True when a test moved the clock. */
 bool ck_clock_moved(void);
 
+/*
+ * Who sleeps until a wall-clock time (the re-query scheduler) must hear
+ * when a test moves the clock: cb(arg) runs after every successful
+ * ck_clock_set(), on the thread that called it (the event loop). At most
+ * CK_CLOCK_MAX_WATCHERS; ck_clock_unwatch() removes one (NULL-safe).
+ */
+#define CK_CLOCK_MAX_WATCHERS 4
+typedef void (*ck_clock_cb)(void *arg);
+int ck_clock_watch(ck_clock_cb cb, void *arg);
+void ck_clock_unwatch(ck_clock_cb cb, void *arg);
+
 #endif

@@ -21,7 +21,9 @@
 #include <ini.h>
 
 #include "chakong/status.h"
+#include "fanout.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 struct parse {
@@ -34,8 +36,9 @@ struct parse {
 	struct ck_court *court;		/* the [court.X] being read */
 	struct ck_endpoint_conf *ep;	/* the [endpoint.X] being read */
 	struct ck_adapter_conf *ad;	/* the [adapter.X] being read */
+	struct ck_peer_conf *peer;	/* the [peer.X] being read */
 	/* lines of the [tls] keys, checked after parsing (0 = default) */
-	unsigned cert_line, key_line, ca_line;
+	unsigned cert_line, key_line, ca_line, crl_line;
 };
 
 static void cache_defaults(struct ck_cache_conf *c);
@@ -63,6 +66,10 @@ ck_config_defaults(struct ck_config *cfg)
 	cfg->fee_margin_percent = 5;
 	cfg->resolver_max_backoff_s = 60;
 	cache_defaults(&cfg->cache);
+	cfg->audit_checkpoint_records = 1000;
+	cfg->audit_checkpoint_interval_s = 300;
+	cfg->audit_flush_ms = 5;
+	ck_watch_conf_defaults(&cfg->watch);
 
 	struct ck_limits *l = &cfg->limits;
 	l->max_message_bytes = 4u << 20;
@@ -249,6 +256,10 @@ on_tls(struct parse *p, const char *k, const char *v)
 		p->ca_line = p->line;
 		return parse_str(p, k, v, c->client_ca, sizeof(c->client_ca));
 	}
+	if (strcmp(k, "crl") == 0) {
+		p->crl_line = c->crl_line = p->line;
+		return parse_str(p, k, v, c->crl, sizeof(c->crl));
+	}
 	return fail(p, "unknown key \"%s\" in [tls]", k);
 }
 
@@ -425,6 +436,32 @@ on_cache(struct parse *p, const char *k, const char *v)
 	return fail(p, "unknown key \"%s\" in [cache]", k);
 }
 
+static int
+on_audit(struct parse *p, const char *k, const char *v)
+{
+	struct ck_config *c = p->cfg;
+
+	if (strcmp(k, "checkpoint_records") == 0)
+		return parse_u32(p, k, v, 1, 1000000,
+		    &c->audit_checkpoint_records);
+	if (strcmp(k, "checkpoint_interval_s") == 0)
+		return parse_u32(p, k, v, 1, 86400,
+		    &c->audit_checkpoint_interval_s);
+	if (strcmp(k, "flush_ms") == 0)
+		return parse_u32(p, k, v, 0, 1000, &c->audit_flush_ms);
+	return fail(p, "unknown key \"%s\" in [audit]", k);
+}
+
+static int
+on_watch(struct parse *p, const char *k, const char *v)
+{
+	char err[256];
+
+	if (ck_watch_conf_set(&p->cfg->watch, k, v, err, sizeof(err)) != 0)
+		return fail(p, "%s", err);
+	return 1;
+}
+
 static bool
 valid_name(const char *s, size_t max)
 {
@@ -569,6 +606,76 @@ begin_court(struct parse *p, const char *id)
 }
 
 static int
+begin_peer(struct parse *p, const char *id)
+{
+	struct ck_config *c = p->cfg;
+
+	if (!valid_name(id, sizeof(c->peers[0].id)))
+		return fail(p, "[peer.<broker_id>]: the id must be 1..31 of "
+		    "a-z 0-9 - _ (its certificate's urn:chakong:broker:<id>)");
+	if (ck_config_peer_by_id(c, id) != NULL)
+		return fail(p, "[peer.%s] appears twice", id);
+	if (c->npeers == CK_MAX_PEERS)
+		return fail(p, "more than %d peers", CK_MAX_PEERS);
+	p->peer = &c->peers[c->npeers++];
+	ck_strlcpy(p->peer->id, id, sizeof(p->peer->id));
+	p->peer->line = p->line;
+	return 1;
+}
+
+/* [peer.<id>] courts = 440100, 440104 ; categories = deposit, real-estate */
+static int
+on_peer(struct parse *p, const char *k, const char *v)
+{
+	struct ck_peer_conf *pc = p->peer;
+	char buf[1024], *save = NULL, *tok;
+	bool courts = strcmp(k, "courts") == 0;
+
+	if (!courts && strcmp(k, "categories") != 0)
+		return fail(p, "unknown key \"%s\" in [peer.%s]", k, pc->id);
+	if (ck_strlcpy(buf, v, sizeof(buf)) >= sizeof(buf))
+		return fail(p, "%s: too long", k);
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", ", &save)) {
+		int c;
+
+		if (courts) {
+			if (pc->ncourts == CK_MAX_PEER_COURTS)
+				return fail(p, "courts: more than %d",
+				    CK_MAX_PEER_COURTS);
+			if (!parse_str(p, k, tok, pc->courts[pc->ncourts],
+			    sizeof(pc->courts[0])))
+				return 0;
+			pc->ncourts++;
+		} else if ((c = ck_category_by_name(tok)) != 0) {
+			pc->categories |= CK_CATEGORY_BIT(c);
+		} else {
+			return fail(p, "categories: \"%s\" is not one of "
+			    "deposit, real-estate, vehicle, household, "
+			    "enterprise", tok);
+		}
+	}
+	return 1;
+}
+
+static int
+on_policy(struct parse *p, const char *who, const char *k, const char *v)
+{
+	char msg[384];
+
+	if (ck_policy_conf_set(&p->cfg->policy, who, k, v, p->line, msg,
+	    sizeof(msg)) != 0)
+		return fail(p, "%s", msg);
+	return 1;
+}
+
+static bool
+court_known(const char *id, void *arg)
+{
+	return ck_config_court_by_id(arg, id) != NULL;
+}
+
+static int
 on_entry(void *user, const char *section, const char *name,
     const char *value)
 {
@@ -587,6 +694,8 @@ on_entry(void *user, const char *section, const char *name,
 		p->ep = NULL;
 	if (strncmp(section, "adapter.", 8) != 0)
 		p->ad = NULL;
+	if (strncmp(section, "peer.", 5) != 0)
+		p->peer = NULL;
 	if (strcmp(section, "server") == 0)
 		return on_server(p, name, value);
 	if (strcmp(section, "agencies") == 0)
@@ -595,6 +704,10 @@ on_entry(void *user, const char *section, const char *name,
 		return on_actions(p, name, value);
 	if (strcmp(section, "cache") == 0)
 		return on_cache(p, name, value);
+	if (strcmp(section, "audit") == 0)
+		return on_audit(p, name, value);
+	if (strcmp(section, "watch") == 0)
+		return on_watch(p, name, value);
 	if (strncmp(section, "endpoint.", 9) == 0) {
 		if (p->ep == NULL || strcmp(p->ep->name, section + 9) != 0)
 			if (!begin_endpoint(p, section + 9))
@@ -611,6 +724,14 @@ on_entry(void *user, const char *section, const char *name,
 		return on_tls(p, name, value);
 	if (strcmp(section, "limits") == 0)
 		return on_limits(p, name, value);
+	if (strncmp(section, "peer.", 5) == 0) {
+		if (p->peer == NULL || strcmp(p->peer->id, section + 5) != 0)
+			if (!begin_peer(p, section + 5))
+				return 0;
+		return on_peer(p, name, value);
+	}
+	if (strncmp(section, "policy.", 7) == 0)
+		return on_policy(p, section + 7, name, value);
 	if (strncmp(section, "court.", 6) == 0) {
 		if (p->court == NULL || strcmp(p->court->id, section + 6) != 0)
 			if (!begin_court(p, section + 6))
@@ -742,6 +863,23 @@ ck_config_load(const char *path, struct ck_config **out, char *err,
 			goto fail;
 		}
 	}
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct ck_peer_conf *pc = &cfg->peers[i];
+		const char *bad = NULL;
+
+		for (size_t j = 0; j < pc->ncourts && bad == NULL; j++)
+			if (ck_config_court_by_id(cfg, pc->courts[j]) == NULL)
+				bad = pc->courts[j];
+		if (pc->ncourts == 0 || bad != NULL) {
+			snprintf(err, errlen, "%s:%u: [peer.%s] %s%s%s", path,
+			    pc->line, pc->id, bad != NULL ? "courts: no "
+			    "[court." : "needs courts (the originating courts "
+			    "it may act for)", bad != NULL ? bad : "",
+			    bad != NULL ? "] is configured" : "");
+			rc = CK_ECONFIG;
+			goto fail;
+		}
+	}
 	if (cfg->agency_cert[0] == '\0')
 		ck_strlcpy(cfg->agency_cert, cfg->cert, sizeof(cfg->agency_cert));
 	if (cfg->agency_key[0] == '\0')
@@ -765,11 +903,20 @@ ck_config_load(const char *path, struct ck_config **out, char *err,
 	where(at, sizeof(at), path, p.key_line, "key");
 	if ((rc = check_key_file(cfg->key, at, err, errlen)) != 0)
 		goto fail;
+	if (cfg->crl[0] != '\0') {
+		where(at, sizeof(at), path, p.crl_line, "crl");
+		if ((rc = check_readable(cfg->crl, at, err, errlen)) != 0)
+			goto fail;
+	}
+	if ((rc = ck_policy_finish(cfg->policy, path, court_known, cfg, err,
+	    errlen)) != 0)
+		goto fail;
 
 	cfg->refs = 1;
 	*out = cfg;
 	return 0;
 fail:
+	ck_policy_free(cfg->policy);
 	free(cfg);
 	return rc;
 }
@@ -784,8 +931,10 @@ ck_config_ref(struct ck_config *cfg)
 void
 ck_config_free(struct ck_config *cfg)
 {
-	if (cfg != NULL && --cfg->refs == 0)
+	if (cfg != NULL && --cfg->refs == 0) {
+		ck_policy_free(cfg->policy);
 		free(cfg);
+	}
 }
 
 const struct ck_court *
@@ -804,6 +953,15 @@ ck_config_court_by_id(const struct ck_config *cfg, const char *id)
 	for (size_t i = 0; i < cfg->ncourts; i++)
 		if (strcmp(cfg->courts[i].id, id) == 0)
 			return &cfg->courts[i];
+	return NULL;
+}
+
+const struct ck_peer_conf *
+ck_config_peer_by_id(const struct ck_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->npeers; i++)
+		if (strcmp(cfg->peers[i].id, id) == 0)
+			return &cfg->peers[i];
 	return NULL;
 }
 

@@ -7,17 +7,22 @@
  * keeps the old one when the new file is invalid.
  *
  *   [server]   listen, status_listen, broker_id, grace_period_s, log_level
- *   [tls]      cert, key, client_ca
+ *   [tls]      cert, key, client_ca, crl
  *   [limits]   see struct ck_limits
  *   [court.<id>]  name, prefixes (comma-separated case-number prefixes),
  *              custody_bank, custody_account (where deductions go)
  *   [agencies] cert, key, ca, module_dir, ref_key, query_margin_ms
  *   [actions]  state_dir, state_map_mb, fee_margin_percent,
  *              resolver_max_backoff_s
+ *   [audit]    checkpoint_records, checkpoint_interval_s, flush_ms
+ *   [watch]    re-queries of terminated cases (struct ck_watch_conf)
  *   [endpoint.<name>]  one agency endpoint (struct ck_endpoint_conf)
  *   [adapter.<name>]   module = <module>, and keys for the module
  *   [cache]    key, dir, map_kb, rotate_after, max_age.<category>,
  *              share.<category> (struct ck_cache_conf)
+ *   [peer.<broker_id>] a partner city's broker that may forward queries
+ *              on its courts' behalf (federation.h): courts, categories
+ *   [policy.<role>:<id>]  one client identity's rights (policy.h)
  */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
@@ -27,6 +32,7 @@
 #include <stdint.h>
 
 #include "pool.h"
+#include "watch_conf.h"
 
 #define CK_MAX_COURTS 64
 #define CK_MAX_ENDPOINTS 64
@@ -53,6 +59,18 @@ struct ck_adapter_conf {
 		char value[1024];
 	} kv[CK_MAX_ADAPTER_KEYS];
 	size_t nkv;
+	unsigned line;
+};
+
+#define CK_MAX_PEERS 16
+#define CK_MAX_PEER_COURTS 16
+
+/* [peer.<broker_id>]: what a partner broker may forward (federation.h). */
+struct ck_peer_conf {
+	char id[32];			/* its urn:chakong:broker:<id> */
+	char courts[CK_MAX_PEER_COURTS][32];	/* originating courts */
+	size_t ncourts;
+	uint32_t categories;		/* CK_CATEGORY_BIT mask: Query */
 	unsigned line;
 };
 
@@ -120,12 +138,30 @@ struct ck_config {
 	uint32_t fee_margin_percent;	/* frozen may exceed the claim by this */
 	uint32_t resolver_max_backoff_s;/* between re-sends of unknown ones */
 
+	/* [audit] — the trail in state.mdb (audit.h) */
+	uint32_t audit_checkpoint_records;	/* 1000: a signed checkpoint
+						   after this many records */
+	uint32_t audit_checkpoint_interval_s;	/* 300: or this long */
+	uint32_t audit_flush_ms;		/* 5: queued records wait at
+						   most this for one commit */
+	struct ck_watch_conf watch;	/* [watch] */
+
 	struct ck_endpoint_conf endpoints[CK_MAX_ENDPOINTS];
 	size_t nendpoints;
 	struct ck_adapter_conf adapters[CK_MAX_ADAPTERS];
 	size_t nadapters;
 
 	struct ck_cache_conf cache;	/* [cache] (restart, caps: reload) */
+	/* [peer.<id>] — partner brokers (federation); reloaded by SIGHUP */
+	struct ck_peer_conf peers[CK_MAX_PEERS];
+	size_t npeers;
+	/* [tls] crl: revoked client certificates, checked on every
+	 * handshake; "" = none (reloaded with SIGHUP) */
+	char crl[512];
+	unsigned crl_line;		/* its line, for error messages */
+	/* [policy.*]: who may do what (policy.h); NULL when the file has no
+	 * policy section, which denies every AssetBroker call */
+	struct ck_policy *policy;
 };
 
 /* Fill *cfg with the embedded defaults. */
@@ -153,6 +189,9 @@ void ck_config_free(struct ck_config *cfg);
 const struct ck_court *ck_config_court_by_prefix(const struct ck_config *cfg,
     const char *prefix);
 const struct ck_court *ck_config_court_by_id(const struct ck_config *cfg,
+    const char *id);
+/* The [peer.<id>] of a partner broker, or NULL. */
+const struct ck_peer_conf *ck_config_peer_by_id(const struct ck_config *cfg,
     const char *id);
 
 /*

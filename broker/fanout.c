@@ -35,6 +35,7 @@
  */
 #include "fanout.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@
 #include "actions.h"
 #include "arena.h"
 #include "cache.h"
+#include "audit.h"
 #include "clock.h"
 #include "config.h"
 #include "grpc_frame.h"
@@ -66,9 +68,11 @@ struct leg {
 	ProtobufCBinaryData *raw;	/* per slot: a cached result as it
 					   goes on the wire (see keep_raw) */
 	uint64_t started;
+	uint64_t ended;			/* when its adapter answered */
 	/* one result per source in the adapter's order, extras after */
 	Chakong__V1__SourceResult **results;
 	size_t nresults, cap;
+	const char **skip;		/* sources the caller may not reach */
 };
 
 struct query {
@@ -76,6 +80,7 @@ struct query {
 	const struct ck_fanout *fo;
 	struct ck_agency_call ac;
 	uint32_t mask;			/* categories asked */
+	uint32_t denied;		/* ... and refused by the policy */
 	struct leg legs[16];
 	size_t nlegs, pending;
 	struct event *timer;
@@ -150,6 +155,8 @@ map_status(enum ck_source_status st)
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT;
 	case CK_SOURCE_UNAVAILABLE:
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_UNAVAILABLE;
+	case CK_SOURCE_DENIED:
+		return CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED;
 	default:
 		return CHAKONG__V1__SOURCE_STATUS__SOURCE_ERROR;
 	}
@@ -419,6 +426,15 @@ slot(struct leg *leg, const char *source)
 
 static void query_finish(struct query *q);
 
+static bool
+skipped(const struct leg *leg, const char *source)
+{
+	for (size_t i = 0; leg->skip != NULL && leg->skip[i] != NULL; i++)
+		if (strcmp(leg->skip[i], source) == 0)
+			return true;
+	return false;
+}
+
 /*
  * The category to report for a source that gave no result: announced
  * sources carry none, so the first asked category the adapter serves.
@@ -426,7 +442,7 @@ static void query_finish(struct query *q);
 static int
 leg_category(const struct leg *leg)
 {
-	uint32_t cats = leg->ad->ops->categories & leg->q->mask;
+	uint32_t cats = leg->ad->categories & leg->q->mask;
 	int c = CK_CATEGORY_DEPOSIT;
 
 	while (c <= CK_CATEGORY_ENTERPRISE && !(cats & CK_CATEGORY_BIT(c)))
@@ -468,8 +484,11 @@ deliver(struct leg *leg, const struct ck_result *res, struct flight *f)
 		Chakong__V1__SourceResult *r, **where;
 		size_t j;
 
+		/* a module older than skip_sources may have asked anyway:
+		 * what it says of them is not the caller's to see */
 		if (sr->source == NULL ||
-		    !(q->mask & CK_CATEGORY_BIT(sr->category)))
+		    !(q->mask & CK_CATEGORY_BIT(sr->category)) ||
+		    skipped(leg, sr->source))
 			continue;
 		where = slot(leg, sr->source);
 		if (where == NULL)
@@ -481,6 +500,10 @@ deliver(struct leg *leg, const struct ck_result *res, struct flight *f)
 		    map_status(sr->status), sr->message);
 		if (r == NULL)
 			continue;
+		if (res->size >= offsetof(struct ck_result, answered_by) +
+		    sizeof(res->answered_by) && res->answered_by != NULL &&
+		    res->answered_by[i] != NULL)
+			r->answered_by = dup(call, res->answered_by[i]);
 		r->fetched_at = sr->status == CK_SOURCE_OK ||
 		    sr->status == CK_SOURCE_NOT_FOUND ? ck_clock_now() : 0;
 		if (sr->nassets > 0) {
@@ -513,6 +536,7 @@ leg_settled(struct leg *leg)
 
 	leg->done = true;
 	leg->flight = NULL;
+	leg->ended = ck_mono_usec();
 	q->pending--;
 	if (q->pending == 0)
 		query_finish(q);
@@ -592,16 +616,96 @@ cancel_legs(struct query *q)
 	}
 }
 
+static void audit_base(struct query *q, struct ck_audit_rec *a);
+static void audit_source(struct query *q, const struct leg *leg,
+    const Chakong__V1__SourceResult *r, const struct ck_audit_rec *base);
+
+/* The caller went away: the agency calls already made are audited all
+ * the same, the unanswered ones as cancelled. */
+static void
+audit_cancelled(struct query *q)
+{
+	struct ck_audit_rec base, a;
+
+	audit_base(q, &base);
+	for (size_t i = 0; i < q->nlegs; i++) {
+		struct leg *leg = &q->legs[i];
+
+		for (size_t j = 0; j < leg->nresults; j++) {
+			if (j < 64 && (leg->cached & (1ull << j)))
+				continue;	/* from the cache: no call */
+			if (leg->results[j] != NULL) {
+				audit_source(q, leg, leg->results[j], &base);
+				continue;
+			}
+			if (j >= leg->ad->nsources)
+				continue;
+			a = base;
+			a.categories = CK_CATEGORY_BIT(leg_category(leg));
+			ck_strlcpy(a.source, leg->ad->sources[j],
+			    sizeof(a.source));
+			a.latency_us = (int64_t)(ck_mono_usec() - leg->started);
+			ck_strlcpy(a.note, "cancelled: the caller went away",
+			    sizeof(a.note));
+			ck_audit_submit(q->fo->audit, &a);
+		}
+	}
+}
+
 static void
 on_query_cancel(struct ck_call *call)
 {
 	struct query *q = call->handler_data;
 
+	if (q->fo->audit != NULL && q->nlegs > 0)
+		audit_cancelled(q);
 	cancel_legs(q);
 	if (q->timer != NULL) {
 		event_free(q->timer);
 		q->timer = NULL;
 	}
+}
+
+/* What every agency call of this query shares in the audit trail. */
+static void
+audit_base(struct query *q, struct ck_audit_rec *a)
+{
+	struct ck_call *call = q->call;
+
+	memset(a, 0, sizeof(*a));
+	a->kind = CK_AUDIT_AGENCY_CALL;
+	a->origin = call->origin;
+	a->time = ck_clock_now();
+	ck_strlcpy(a->call_id, call->log_id, sizeof(a->call_id));
+	ck_strlcpy(a->client, call->peer->name, sizeof(a->client));
+	ck_strlcpy(a->method, call->method != NULL ? call->method->path : "-",
+	    sizeof(a->method));
+	if (q->fo->refkeys != NULL) {
+		/* the query's own keyed hash: the audit's is the same one */
+		memcpy(a->debtor, q->debtor, sizeof(a->debtor));
+		a->has_debtor = true;
+	}
+	ck_audit_from_request(q->fo->audit, call->request, a);
+}
+
+/* One record per source asked, batched (a Query changes nothing: see
+ * audit.h). */
+static void
+audit_source(struct query *q, const struct leg *leg,
+    const Chakong__V1__SourceResult *r, const struct ck_audit_rec *base)
+{
+	struct ck_audit_rec a = *base;
+
+	a.categories = r->category > 0 && r->category < 32 ?
+	    1u << r->category : 0;
+	ck_strlcpy(a.source, r->source, sizeof(a.source));
+	a.source_status = r->status;
+	a.assets = (int32_t)r->n_assets;
+	a.latency_us = (int64_t)((leg->ended != 0 ? leg->ended :
+	    ck_mono_usec()) - leg->started);
+	if (ck_audit_submit(q->fo->audit, &a) != 0)
+		log_err(q->call->log_id, "audit: out of memory: an agency "
+		    "call's record is lost");
 }
 
 /* Append the results in order: per adapter, per source; a source with no
@@ -645,6 +749,7 @@ query_finish(struct query *q)
 {
 	struct ck_call *call = q->call;
 	Chakong__V1__QueryReply reply = CHAKONG__V1__QUERY_REPLY__INIT;
+	struct ck_audit_rec abase;
 	size_t total = 0;
 	uint32_t served = 0;
 	bool ok = true;
@@ -657,7 +762,8 @@ query_finish(struct query *q)
 	call->on_cancel = NULL;
 	for (size_t i = 0; i < q->nlegs; i++)
 		total += q->legs[i].nresults;
-	total += 5;	/* NOT_CONFIGURED, one per category at most */
+	total += 5 + q->nlegs;	/* NOT_CONFIGURED, one per category at
+				   most; a late adapter without sources */
 	reply.sources = ck_call_alloc(call, total * sizeof(*reply.sources));
 	reply.base.unknown_fields = q->nraw == 0 ? NULL :
 	    ck_call_alloc(call, total * sizeof(*reply.base.unknown_fields));
@@ -667,10 +773,12 @@ query_finish(struct query *q)
 		    "server out of memory");
 		return;
 	}
+	if (q->fo->audit != NULL)
+		audit_base(q, &abase);
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 
-		served |= leg->ad->ops->categories;
+		served |= leg->ad->categories;
 		for (size_t j = 0; j < leg->nresults; j++) {
 			Chakong__V1__SourceResult *r = leg->results[j];
 
@@ -687,6 +795,22 @@ query_finish(struct query *q)
 				    "this source" : "no answer before the "
 				    "deadline");
 			}
+			if (r == NULL)
+				continue;
+			reply.sources[reply.n_sources++] = r;
+			/* a cached result caused no agency call */
+			if (q->fo->audit != NULL &&
+			    !(j < 64 && (leg->cached & (1ull << j))))
+				audit_source(q, leg, r, &abase);
+		}
+		if (!leg->done && leg->ad->nsources == 0) {
+			/* an adapter whose sources are only known from its
+			 * answer (a partner broker): one line for it */
+			Chakong__V1__SourceResult *r = new_result(call,
+			    leg->ad->name, leg_category(leg),
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_TIMEOUT,
+			    "no answer before the deadline");
+
 			if (r != NULL)
 				ok &= add_result(q, &reply, r, NULL);
 		}
@@ -694,12 +818,17 @@ query_finish(struct query *q)
 	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++) {
 		Chakong__V1__SourceResult *r;
 
-		if (!(q->mask & CK_CATEGORY_BIT(c)) ||
+		if (!((q->mask | q->denied) & CK_CATEGORY_BIT(c)) ||
 		    (served & CK_CATEGORY_BIT(c)))
 			continue;
-		r = new_result(call, ck_category_name(c), c,
-		    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
-		    "no adapter is configured for this category");
+		if (q->denied & CK_CATEGORY_BIT(c))
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED,
+			    "the caller has no right to query this category");
+		else
+			r = new_result(call, ck_category_name(c), c,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED,
+			    "no adapter is configured for this category");
 		if (r != NULL)
 			ok &= add_result(q, &reply, r, NULL);
 	}
@@ -723,6 +852,70 @@ on_query_timer(evutil_socket_t fd, short what, void *arg)
 	    "deadline; answering with what arrived", q->pending,
 	    q->pending == 1 ? "" : "s");
 	query_finish(q);
+}
+
+/*
+ * The access policy's refusals, decided before anything is sent: an
+ * adapter serving only categories the caller may not see is not called;
+ * the agencies the caller may not reach are left out of the call
+ * (ck_agency_call.skip_sources), or the adapter is not called when that
+ * leaves none. Their sources answer DENIED. Returns false when out of
+ * memory.
+ */
+static bool
+deny_leg(struct leg *leg, const struct ck_fanout_query *fq)
+{
+	struct query *q = leg->q;
+	const char *why = "the caller has no right to reach this agency";
+	size_t nskip = 0;
+	int cat = leg_category(leg);
+
+	if (!(leg->ad->ops->categories & q->mask)) {
+		why = "the caller has no right to query this category";
+		for (cat = CK_CATEGORY_DEPOSIT; cat < CK_CATEGORY_ENTERPRISE &&
+		    !(leg->ad->ops->categories & q->denied &
+		    CK_CATEGORY_BIT(cat)); cat++)
+			;
+		leg->done = true;	/* even one announcing no sources */
+		nskip = leg->ad->nsources;
+	} else if (fq->source_ok != NULL) {
+		leg->skip = ck_call_alloc(q->call,
+		    (leg->ad->nsources + 1) * sizeof(*leg->skip));
+		if (leg->skip == NULL)
+			return false;
+		for (size_t i = 0; i < leg->ad->nsources; i++)
+			if (!fq->source_ok(leg->ad->sources[i], fq->source_arg))
+				leg->skip[nskip++] = leg->ad->sources[i];
+		leg->skip[nskip] = NULL;
+	}
+	if (nskip == 0) {
+		leg->skip = NULL;
+		return true;
+	}
+	if (nskip == leg->ad->nsources)
+		leg->done = true;	/* nothing left to ask */
+	for (size_t i = 0; i < leg->ad->nsources; i++)
+		if (leg->done || skipped(leg, leg->ad->sources[i]))
+			leg->results[i] = new_result(q->call,
+			    leg->ad->sources[i], cat,
+			    CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED, why);
+	return true;
+}
+
+const char *
+ck_origin_name(enum ck_origin o)
+{
+	switch (o) {
+	case CK_ORIGIN_SCHEDULED:
+		return "scheduled";
+	case CK_ORIGIN_FORWARDED:
+		return "forwarded";
+	case CK_ORIGIN_RESOLVER:
+		return "resolver";
+	case CK_ORIGIN_INTERACTIVE:
+		break;
+	}
+	return "interactive";
 }
 
 const char *
@@ -824,9 +1017,10 @@ from_cache(struct query *q, struct leg *leg, int64_t max_age)
 	const struct ck_config *cfg = q->call->cfg;
 	int cat = leg_category(leg);
 	int64_t now = ck_clock_now();
-	size_t hits = 0;
+	size_t hits = 0, denied = 0;
 
-	if (c == NULL || max_age <= 0 || cat < CK_CATEGORY_DEPOSIT ||
+	if (leg->done || c == NULL || max_age <= 0 ||
+	    cat < CK_CATEGORY_DEPOSIT ||
 	    cat > CK_CATEGORY_ENTERPRISE)
 		return;
 	if (max_age > (int64_t)cfg->cache.max_age_s[cat])
@@ -841,6 +1035,10 @@ from_cache(struct query *q, struct leg *leg, int64_t max_age)
 		int64_t at;
 		size_t len;
 
+		if (skipped(leg, leg->ad->sources[j])) {
+			denied++;	/* answered DENIED by deny_leg() */
+			continue;
+		}
 		if (!ck_cache_key(c, cfg, q->cdebtor, leg->ad->sources[j], cat,
 		    q->court_id, &k) ||
 		    ck_cache_get(c, &k, now - max_age + 1, q->call->arena,
@@ -863,7 +1061,7 @@ from_cache(struct query *q, struct leg *leg, int64_t max_age)
 		leg->cached |= 1ull << j;
 		hits++;
 	}
-	if (hits > 0 && hits == leg->ad->nsources)
+	if (hits > 0 && hits + denied == leg->ad->nsources)
 		leg->done = true;
 }
 
@@ -971,14 +1169,25 @@ leg_start(struct query *q, struct leg *leg)
 	leg->flight = f;
 	f->next = flights;
 	flights = f;
+	q->ac.skip_sources = leg->skip;
 	rv = leg->ad->ops->start(leg->ad->self, &q->ac, on_flight_done, f,
 	    &f->handle);
+	q->ac.skip_sources = NULL;
 	if (rv != 0) {
 		flight_unlink(f);
 		flight_free(f);
 		leg->flight = NULL;
 	}
 	return rv;
+}
+
+int
+ck_category_by_name(const char *name)
+{
+	for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE; c++)
+		if (strcmp(name, ck_category_name(c)) == 0)
+			return c;
+	return 0;
 }
 
 void
@@ -997,12 +1206,17 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	q->call = call;
 	q->fo = fo;
 	q->mask = fq->categories;
+	q->denied = fq->denied & ~fq->categories;
 	q->debtor_id = fq->resident_id != NULL ? fq->resident_id : fq->uscc;
 	q->court_id = fq->court_id;
 	q->cache = fo->cache;
 	if (q->cache != NULL &&
 	    ck_cache_debtor(q->cache, q->debtor_id, q->cdebtor) != 0)
 		q->cache = NULL;	/* live only */
+	if (fo->refkeys != NULL) {
+		ck_ref_debtor_hash(fo->refkeys, 0, q->debtor_id, q->debtor);
+		call->audit_debtor = q->debtor;	/* the audit's hash too */
+	}
 	margin = (uint64_t)call->cfg->query_margin_ms * 1000u;
 	budget = call->deadline > now + margin ? call->deadline - now - margin :
 	    0;
@@ -1017,7 +1231,9 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	ac->case_number = fq->case_number;
 	ac->document_number = "";
 	ac->idempotency_key = "";
-	ac->origin = "interactive";
+	ac->origin = ck_origin_name(fq->origin);
+	ac->via = fq->via;
+	ac->nvia = fq->nvia;
 	ac->resident_id = fq->resident_id;
 	ac->uscc = fq->uscc;
 	ac->name = fq->name;
@@ -1029,14 +1245,16 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 		struct ck_adapter *ad = &fo->adapters->list[i];
 		struct leg *leg;
 
-		if (!(ad->ops->categories & q->mask) ||
+		if (!(ad->categories & (q->mask | q->denied)) ||
 		    !(ad->ops->ops & CK_OP_BIT(CK_OP_QUERY)) ||
 		    q->nlegs == CK_ARRAY_SIZE(q->legs))
 			continue;
 		leg = &q->legs[q->nlegs++];
 		leg->q = q;
 		leg->ad = ad;
-		leg->cap = ad->nsources + 8;
+		/* room for sources the adapter did not announce: a partner
+		 * broker's are known only from its answer */
+		leg->cap = ad->nsources + 64;
 		leg->nresults = ad->nsources;
 		leg->results = ck_call_alloc(call,
 		    leg->cap * sizeof(*leg->results));
@@ -1047,6 +1265,11 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 			return;
 		}
 		memset(leg->results, 0, leg->cap * sizeof(*leg->results));
+		if (!deny_leg(leg, fq)) {
+			ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED,
+			    "server out of memory");
+			return;
+		}
 	}
 	for (size_t i = 0; i < q->nlegs; i++) {
 		from_cache(q, &q->legs[i], fq->max_age_s);

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "fanout.h"
 #include "log.h"
 #include "pool.h"
 #include "util.h"
@@ -45,6 +46,41 @@ host_rpc_start(struct ck_channel *ch, const char *path, const uint8_t *req,
 {
 	return ck_pool_rpc_start(ch, path, req, len, timeout_usec, log_id, cb,
 	    arg, out);
+}
+
+/*
+ * The section's `categories = deposit, real-estate` narrows what the
+ * module serves; 0 with *mask set, or CK_ECONFIG with a message.
+ */
+static int
+instance_categories(const struct ck_adapter_conf *ac, uint32_t module_mask,
+    uint32_t *mask, char *msg, size_t msglen)
+{
+	char buf[sizeof(ac->kv[0].value)], *save = NULL, *tok;
+
+	*mask = module_mask;
+	for (size_t i = 0; i < ac->nkv; i++) {
+		if (strcmp(ac->kv[i].key, "categories") != 0)
+			continue;
+		*mask = 0;
+		ck_strlcpy(buf, ac->kv[i].value, sizeof(buf));
+		for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", ", &save)) {
+			int c = ck_category_by_name(tok);
+
+			if (c == 0 || !(module_mask & CK_CATEGORY_BIT(c))) {
+				snprintf(msg, msglen, "categories: \"%s\" is "
+				    "not a category this module serves", tok);
+				return CK_ECONFIG;
+			}
+			*mask |= CK_CATEGORY_BIT(c);
+		}
+		if (*mask == 0) {
+			snprintf(msg, msglen, "categories: at least one");
+			return CK_ECONFIG;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -97,6 +133,12 @@ load_one(const struct ck_config *cfg, const struct ck_adapter_conf *ac,
 		    cfg->path, ac->line, ac->name, path,
 		    ops->name != NULL ? ops->name : "", ac->module);
 		return CK_EABI;
+	}
+	if (instance_categories(ac, ops->categories, &a->categories, cerr,
+	    sizeof(cerr)) != 0) {
+		snprintf(err, errlen, "%s:%u: [adapter.%s] %s", cfg->path,
+		    ac->line, ac->name, cerr);
+		return CK_ECONFIG;
 	}
 	for (size_t i = 0; i < ac->nkv; i++) {
 		kv[i].key = ac->kv[i].key;

@@ -29,6 +29,8 @@ struct ck_adapter {
 	void *dl;			/* dlopen handle */
 	const char *sources[64];	/* from ops->sources */
 	size_t nsources;
+	uint32_t categories;		/* ops->categories, narrowed by the
+					   section's `categories` key */
 };
 
 struct ck_adapters {

@@ -137,6 +137,12 @@ ck_refkeys_free(struct ck_refkeys *keys)
 	free(keys);
 }
 
+size_t
+ck_refkeys_count(const struct ck_refkeys *keys)
+{
+	return keys->n;
+}
+
 void
 ck_ref_debtor_hash(const struct ck_refkeys *keys, unsigned key_index,
     const char *id, uint8_t out[16])

@@ -28,7 +28,8 @@ struct ck_ref {
 	uint8_t type;			/* CK_REF_ASSET, CK_REF_FREEZE */
 	uint8_t category;		/* enum ck_category */
 	char source[64];		/* "bank:icbc" */
-	char asset_id[128];		/* the agency's id of the asset */
+	char asset_id[256];		/* the agency's id of the asset; a partner
+					   broker's asset_ref (adapters/peer) */
 	char encumbrance_id[128];	/* freeze refs: the agency's freeze id */
 	char case_number[96];		/* freeze refs: the case holding it */
 	char court_id[32];
@@ -42,6 +43,8 @@ struct ck_refkeys;
 /* Read the key file (refused if group or others can read it). */
 int ck_refkeys_load(const char *path, struct ck_refkeys **out, char *err,
     size_t errlen);
+/* How many keys the file held (key_index runs below this). */
+size_t ck_refkeys_count(const struct ck_refkeys *keys);
 /* Wipes the keys; NULL-safe. */
 void ck_refkeys_free(struct ck_refkeys *keys);
 

@@ -22,13 +22,16 @@
 #include "clock.h"
 #include "config.h"
 #include "fanout.h"
+#include "federation.h"
 #include "grpc_frame.h"
 #include "health.pb-c.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "ref.h"
 #include "testing.h"
 #include "util.h"
+#include "watch.h"
 
 #define INVALID(call, chk) \
 	ck_call_fail((call), CK_GRPC_INVALID_ARGUMENT, "%s", (chk)->msg)
@@ -36,6 +39,34 @@
 static bool serving = true;
 static const struct ck_fanout *fanout;
 static struct ck_actions *actions;
+static struct ck_watch *watch;
+
+void
+ck_rpc_set_watch(struct ck_watch *w)
+{
+	watch = w;
+}
+
+static const struct ck_policy *policy;
+static struct ck_policy_limiter *limiter;
+
+static bool
+policy_source_ok(const char *source, const void *arg)
+{
+	const struct ck_identity *peer = arg;
+
+	return ck_policy_source_allowed(policy, peer->role, peer->id, source);
+}
+
+void
+ck_rpc_set_policy(const struct ck_policy *pol)
+{
+	policy = pol;
+	if (pol == NULL) {
+		ck_policy_limiter_free(limiter);
+		limiter = NULL;
+	}
+}
 
 void
 ck_rpc_set_actions(struct ck_actions *a)
@@ -107,8 +138,20 @@ on_query(struct ck_call *call)
 	size_t ncats = req->n_categories;
 	struct ck_check chk;
 	struct ck_case kase;
-	const char *court;
+	const char *court, *court_id = call->peer->id;
+	struct ck_fanout_query fq = { .court_id = call->peer->id };
+	bool forwarded;
+	int st;
 
+	/* rights first: a partner broker's on-behalf fields (federation.c) */
+	st = ck_fed_query_rights(call, req, &forwarded, chk.msg,
+	    sizeof(chk.msg));
+	if (forwarded)		/* audited as such, refused or not */
+		call->origin = CK_ORIGIN_FORWARDED;
+	if (st != CK_GRPC_OK) {
+		ck_call_fail(call, st, "%s", chk.msg);
+		return;
+	}
 	ck_check_init(&chk, call->cfg);
 	if (!ck_check_case(&chk, "case", req->case_, &kase, &court) ||
 	    !ck_check_debtor(&chk, "debtor", req->debtor) ||
@@ -123,25 +166,46 @@ on_query(struct ck_call *call)
 		    "max_age_s: must not be negative");
 		return;
 	}
+	if (forwarded && (st = ck_fed_query_accept(call, req, &kase, court,
+	    &fq, chk.msg, sizeof(chk.msg))) != CK_GRPC_OK) {
+		ck_call_fail(call, st, "%s", chk.msg);
+		return;
+	}
+	court_id = fq.court_id;
 	if (ncats == 0) {
 		cats = all;
 		ncats = CK_ARRAY_SIZE(all);
 	}
-	log_info(call->log_id, "query case=%s court=%s officer=%s "
-	    "categories=%zu request_id=%s", kase.norm, call->peer->id,
-	    req->case_->officer_id, ncats,
-	    req->request_id[0] ? req->request_id : "-");
-	if (fanout != NULL) {
-		struct ck_fanout_query fq = {
-			.court_id = call->peer->id,
-			.officer_id = req->case_->officer_id,
-			.case_number = ck_call_strdup(call, kase.norm),
-			.name = req->debtor->name,
-			.max_age_s = req->max_age_s,
-		};
+	/* admit() refused explicit categories without the right; implicit
+	 * ones (an empty list) the caller may not see answer SOURCE_DENIED */
+	struct ck_identity *as = ck_call_alloc(call, sizeof(*as));
 
+	if (as == NULL)
+		goto nomem;
+	*as = *call->peer;
+	if (forwarded) {	/* the originating court's rights, not the peer's */
+		as->role = CK_ROLE_COURT;
+		ck_strlcpy(as->id, fq.court_id, sizeof(as->id));
+	}
+	uint32_t allowed = ck_policy_categories(policy, as->role, as->id,
+	    "Query");
+	log_info(call->log_id, "query case=%s court=%s officer=%s "
+	    "categories=%zu request_id=%s%s%s", kase.norm, court_id,
+	    req->case_->officer_id, ncats,
+	    req->request_id[0] ? req->request_id : "-",
+	    forwarded ? " origin=forwarded by=" : "",
+	    forwarded ? call->peer->name : "");
+	if (fanout != NULL) {
+		fq.officer_id = req->case_->officer_id;
+		fq.case_number = ck_call_strdup(call, kase.norm);
+		fq.max_age_s = req->max_age_s;
+		fq.name = req->debtor->name;
 		for (size_t i = 0; i < ncats; i++)
 			fq.categories |= 1u << cats[i];
+		fq.denied = fq.categories & ~allowed;
+		fq.categories &= allowed;
+		fq.source_ok = policy_source_ok;
+		fq.source_arg = as;
 		if (req->debtor->id_case == CHAKONG__V1__DEBTOR__ID_RESIDENT_ID)
 			fq.resident_id = req->debtor->resident_id;
 		else
@@ -163,6 +227,11 @@ on_query(struct ck_call *call)
 		r->category = cats[i];
 		r->status = CHAKONG__V1__SOURCE_STATUS__SOURCE_NOT_CONFIGURED;
 		r->message = "no adapter is configured for this category";
+		if (!(allowed & CK_CATEGORY_BIT(cats[i]))) {
+			r->status = CHAKONG__V1__SOURCE_STATUS__SOURCE_DENIED;
+			r->message = "the caller has no right to query this "
+			    "category";
+		}
 		reply.sources[i] = r;
 	}
 	reply.query_id = (char *)call->log_id;
@@ -237,6 +306,12 @@ on_freeze(struct ck_call *call)
 	    (req->amount != NULL &&
 	    !ck_check_money(&chk, "amount", req->amount, true))) {
 		INVALID(call, &chk);
+		return;
+	}
+	if (ck_fed_source_is_partner(ref.source)) {
+		ck_call_fail(call, CK_GRPC_FAILED_PRECONDITION, "asset_ref: "
+		    "the asset is held in a partner city; Freeze is not "
+		    "forwarded to partner brokers (freeze it there)");
 		return;
 	}
 	if (actions != NULL)
@@ -377,7 +452,10 @@ on_enroll(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
-	not_yet(call, "Enroll");
+	if (watch != NULL)
+		ck_watch_enroll(watch, call, req, &kase, &d);
+	else
+		not_yet(call, "Enroll");
 }
 
 static void
@@ -395,6 +473,7 @@ on_end_enrollment(struct ck_call *call)
 		INVALID(call, &chk);
 		return;
 	}
+	newcase.norm[0] = '\0';
 	switch (req->reason) {
 	case CHAKONG__V1__END_REASON__END_RESTORED: {
 		Chakong__V1__CaseRef nc = *req->case_;
@@ -420,7 +499,10 @@ on_end_enrollment(struct ck_call *call)
 		    "(END_RESTORED or END_CLOSED)");
 		return;
 	}
-	not_yet(call, "EndEnrollment");
+	if (watch != NULL)
+		ck_watch_end(watch, call, req, &kase, newcase.norm);
+	else
+		not_yet(call, "EndEnrollment");
 }
 
 static void
@@ -445,7 +527,10 @@ on_list_findings(struct ck_call *call)
 		    "kind: not a known finding kind");
 		return;
 	}
-	not_yet(call, "ListFindings");
+	if (watch != NULL)
+		ck_watch_list(watch, call, req);
+	else
+		not_yet(call, "ListFindings");
 }
 
 static void
@@ -465,7 +550,10 @@ on_ack_findings(struct ck_call *call)
 		    "finding_ids: at least one is required");
 		return;
 	}
-	not_yet(call, "AckFindings");
+	if (watch != NULL)
+		ck_watch_ack(watch, call, req);
+	else
+		not_yet(call, "AckFindings");
 }
 
 /* ---- grpc.health.v1.Health -------------------------------------------- */
@@ -496,6 +584,124 @@ on_health_watch(struct ck_call *call)
 {
 	ck_call_fail(call, CK_GRPC_UNIMPLEMENTED, "Watch (streaming) is not "
 	    "served; use Check");
+}
+
+/* ---- rights (policy.h) ----------------------------------------------- */
+
+/* A field of the request by its proto name, or NULL (protobuf-c's
+ * reflection: one admit for every method, whatever its message). */
+static const void *
+field_at(const ProtobufCMessage *msg, const char *name,
+    const ProtobufCFieldDescriptor **fd)
+{
+	*fd = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor,
+	    name);
+	return *fd != NULL ? (const char *)msg + (*fd)->offset : NULL;
+}
+
+/*
+ * What the decoded request says about its subject, read leniently: a
+ * field that does not parse is left out here and refused by validation
+ * next, so a right is never inferred from a malformed value.
+ */
+static void
+subject_of(const struct ck_call *call, struct ck_policy_subject *s)
+{
+	const ProtobufCMessage *req = call->request;
+	const ProtobufCFieldDescriptor *fd;
+	const void *p;
+
+	if ((p = field_at(req, "case", &fd)) != NULL &&
+	    *(Chakong__V1__CaseRef *const *)p != NULL) {
+		const Chakong__V1__CaseRef *c =
+		    *(Chakong__V1__CaseRef *const *)p;
+		struct ck_check chk;
+		struct ck_case kase;
+		const char *court = NULL;
+
+		ck_check_init(&chk, call->cfg);
+		(void)ck_check_case(&chk, "case", c, &kase, &court);
+		s->case_court = court;
+		if (c->officer_id != NULL && c->officer_id[0] != '\0')
+			s->officer_id = c->officer_id;
+	}
+	if ((p = field_at(req, "categories", &fd)) != NULL) {
+		size_t n = *(const size_t *)((const char *)req +
+		    fd->quantifier_offset);
+		const int *cats = *(int *const *)p;
+
+		for (size_t i = 0; i < n; i++)
+			if (cats[i] >= CK_CATEGORY_DEPOSIT &&
+			    cats[i] <= CK_CATEGORY_ENTERPRISE)
+				s->categories |= CK_CATEGORY_BIT(cats[i]);
+	}
+	if (((p = field_at(req, "asset_ref", &fd)) != NULL ||
+	    (p = field_at(req, "freeze_ref", &fd)) != NULL) &&
+	    fanout != NULL && fanout->refkeys != NULL) {
+		const ProtobufCBinaryData *b = p;
+		struct ck_ref *ref = ck_call_alloc((struct ck_call *)call,
+		    sizeof(*ref));
+
+		/* another court's reference says nothing about this
+		 * caller's rights: validation refuses it next */
+		if (ref != NULL && ck_ref_open(fanout->refkeys, b->data,
+		    b->len, ref) == 0 &&
+		    strcmp(ref->court_id, call->peer->id) == 0) {
+			s->categories |= CK_CATEGORY_BIT(ref->category);
+			s->source = ref->source;
+		}
+	}
+}
+
+/*
+ * The rights check of every AssetBroker method (rpc.h): before decoding,
+ * the method and the caller's rate; after, the case's court, the
+ * categories, the agency and the officer.
+ */
+int
+ck_rpc_admit(const struct ck_call *call, char *msg, size_t msglen)
+{
+	static const char svc[] = "/chakong.v1.AssetBroker/";
+	struct ck_policy_subject s = {
+		.role = call->peer->role,
+		.id = call->peer->id,
+		.method = strrchr(call->method->path, '/') + 1,
+	};
+	int code;
+
+	if (strncmp(call->method->path, svc, sizeof(svc) - 1) != 0)
+		return 0;
+	/* a partner broker acts only on a court's behalf: federation.c
+	 * decides its Query from [peer.<id>] and the originating court's
+	 * policy; it has no other right */
+	if (ck_fed_is_peer(call)) {
+		if (strcmp(s.method, "Query") == 0)
+			return 0;
+		snprintf(msg, msglen, "right %s: a peer broker may only "
+		    "forward Query", s.method);
+		log_info(call->log_id, "refused %s for %s: %s", s.method,
+		    call->peer->name, msg);
+		return CK_GRPC_PERMISSION_DENIED;
+	}
+	if (call->request == NULL) {
+		code = ck_policy_check(policy, &s, msg, msglen);
+		if (code == 0) {
+			if (limiter == NULL &&
+			    ck_policy_limiter_new(&limiter) != 0) {
+				snprintf(msg, msglen, "server out of memory");
+				return CK_GRPC_RESOURCE_EXHAUSTED;
+			}
+			code = ck_policy_limiter_take(limiter, policy, s.role,
+			    s.id, ck_clock_now_usec(), msg, msglen);
+		}
+	} else {
+		subject_of(call, &s);
+		code = ck_policy_check(policy, &s, msg, msglen);
+	}
+	if (code != 0)
+		log_info(call->log_id, "refused %s for %s: %s", s.method,
+		    call->peer->name, msg);
+	return code;
 }
 
 /* ---- the table -------------------------------------------------------- */

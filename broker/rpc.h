@@ -28,6 +28,30 @@ struct ck_arena;
 
 typedef void (*ck_method_fn)(struct ck_call *call);
 
+/*
+ * Who a call is for: a court's officer now, the re-query scheduler on the
+ * enrolling court's behalf (watch.h), a partner broker for its court
+ * (federation.h), or the resolver re-sending a pending action. Agencies
+ * see it (CallContext.origin, ck_origin_name()), the endpoint pools queue
+ * scheduled calls behind interactive ones, and the audit trail records it.
+ */
+enum ck_origin {
+	CK_ORIGIN_INTERACTIVE = 0,
+	CK_ORIGIN_SCHEDULED = 1,
+	CK_ORIGIN_FORWARDED = 2,
+	CK_ORIGIN_RESOLVER = 3,
+};
+/*
+ * A rights check the server runs (ck_server_set_admit) for every method
+ * that passed its role check, before anything in the request is examined: first with call->request NULL, before the body is
+ * decoded (the method itself, the caller's rate), then again with the
+ * decoded request, before the handler validates it (the case's court,
+ * the categories and agency touched, the officer's registration).
+ * Returns 0, or a gRPC status code with the message in msg.
+ */
+typedef int (*ck_admit_fn)(const struct ck_call *call, char *msg,
+    size_t msglen);
+
 /* Who may call a method: a mask of (1u << enum ck_role); 0 = any peer
  * with a chakong identity. */
 #define CK_ACCESS_ANY 0u
@@ -60,9 +84,27 @@ struct ck_call {
 	uint64_t deadline;		/* ck_mono_usec() when it expires */
 	uint64_t started;		/* ck_mono_usec() at arrival */
 
+	/* the audit trail (audit.h): why the call was made (set by whoever
+	 * makes a call on someone's behalf), and whether its record is
+	 * already written with its journal record (actions.c) */
+	enum ck_origin origin;
+	bool audit_done;
+	const uint8_t *audit_debtor;	/* the debtor's keyed hash when a
+					   handler has it (16 bytes, lives
+					   as long as the call) */
+
 	/* set by handlers that answer later */
 	void (*on_cancel)(struct ck_call *call);
 	void *handler_data;
+
+	/*
+	 * A call made inside the broker, with no stream (the re-query
+	 * scheduler runs Query this way): when set, ck_call_reply() and
+	 * ck_call_fail() hand the answer here (reply NULL on failure)
+	 * instead of to a client. The caller owns the call and its arena.
+	 */
+	void (*answer)(struct ck_call *call, int grpc_code, const char *msg,
+	    const ProtobufCMessage *reply);
 };
 
 /* Answer OK with a reply message (packed into the call's arena). */
@@ -96,5 +138,17 @@ void ck_rpc_set_fanout(const struct ck_fanout *fo);
  * UNIMPLEMENTED. */
 struct ck_actions;
 void ck_rpc_set_actions(struct ck_actions *a);
+/* The re-query scheduler and findings (watch.h); NULL: Enroll and co.
+ * answer UNIMPLEMENTED after validation. */
+struct ck_watch;
+void ck_rpc_set_watch(struct ck_watch *w);
+/* The access policy AssetBroker calls are checked against (policy.h);
+ * NULL denies every one. Borrowed: set it again before it is freed. */
+struct ck_policy;
+void ck_rpc_set_policy(const struct ck_policy *pol);
+/* chakongd's ck_admit_fn: AssetBroker methods against that policy (the
+ * method, the rate, the case's court, categories, agency, officer);
+ * every other method passes. */
+int ck_rpc_admit(const struct ck_call *call, char *msg, size_t msglen);
 
 #endif

@@ -154,6 +154,7 @@ struct ck_server {
 	void *drained_arg;
 	struct event *drained_ev;
 	char addr[64];
+	ck_admit_fn admit;		/* rights check, NULL: none */
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -203,6 +204,17 @@ on_drained(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static struct ck_call_hooks hooks;
+
+void
+ck_server_set_call_hooks(const struct ck_call_hooks *h)
+{
+	if (h != NULL)
+		hooks = *h;
+	else
+		memset(&hooks, 0, sizeof(hooks));
+}
+
 static void
 stream_cancel(struct stream *s)
 {
@@ -230,6 +242,10 @@ stream_free(struct stream *s)
 		    s->log_id, "call %.*s from %s ended without an answer "
 		    "(client cancelled or connection closed)",
 		    (int)s->path_len, s->path, c->peer.name);
+		if (s->state == STREAM_RUNNING && hooks.done != NULL)
+			hooks.done(hooks.arg, &s->call, s->path, s->path_len,
+			    CK_GRPC_CANCELLED,
+			    ck_mono_usec() - s->call.started);
 	}
 	ck_metrics_call_finished();
 	if (s->deadline_ev != NULL)
@@ -323,6 +339,9 @@ observe(struct stream *s, int code)
 	    "call %.*s peer=%s status=%s ms=%.3f", (int)s->path_len, s->path,
 	    s->conn->peer.name[0] ? s->conn->peer.name : "-",
 	    ck_grpc_status_name(code), (double)usec / 1000.0);
+	if (hooks.done != NULL)
+		hooks.done(hooks.arg, &s->call, s->path, s->path_len, code,
+		    usec);
 }
 
 static void
@@ -374,10 +393,21 @@ stream_answer(struct stream *s, int code, const char *msg)
 	schedule_flush(c);
 }
 
+static void stream_reply(struct stream *s, const ProtobufCMessage *reply);
+
 void
 ck_call_reply(struct ck_call *call, const ProtobufCMessage *reply)
 {
-	struct stream *s = (struct stream *)call;
+	if (call->answer != NULL)	/* made inside the broker: no stream */
+		call->answer(call, CK_GRPC_OK, "", reply);
+	else
+		stream_reply((struct stream *)call, reply);
+}
+
+static void
+stream_reply(struct stream *s, const ProtobufCMessage *reply)
+{
+	struct ck_call *call = &s->call;
 	struct conn *c = s->conn;
 	size_t len = protobuf_c_message_get_packed_size(reply);
 	nghttp2_data_provider prd;
@@ -430,6 +460,10 @@ ck_call_fail(struct ck_call *call, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	call->on_cancel = NULL;	/* the handler itself is answering */
+	if (call->answer != NULL) {
+		call->answer(call, code, msg, NULL);
+		return;
+	}
 	stream_answer((struct stream *)call, code, msg);
 }
 
@@ -523,6 +557,21 @@ stream_headers_done(struct stream *s)
 	s->state = STREAM_BODY;
 }
 
+/* The method's rights check (rpc.h), before and after decoding. */
+static bool
+stream_admit(struct stream *s)
+{
+	char msg[384];
+	int code;
+
+	if (s->conn->srv->admit == NULL)
+		return true;
+	code = s->conn->srv->admit(&s->call, msg, sizeof(msg));
+	if (code != 0)
+		stream_answer(s, code, msg);
+	return code == 0;
+}
+
 static void
 stream_dispatch(struct stream *s)
 {
@@ -551,6 +600,8 @@ stream_dispatch(struct stream *s)
 		stream_answer(s, CK_GRPC_PERMISSION_DENIED, msg);
 		return;
 	}
+	if (!stream_admit(s))
+		return;
 	ck_arena_allocator(s->call.arena, &alloc);
 	s->call.request = protobuf_c_message_unpack(m->input, &alloc,
 	    s->dec.msg_len, s->dec.msg);
@@ -560,9 +611,19 @@ stream_dispatch(struct stream *s)
 		    "message");
 		return;
 	}
+	if (!stream_admit(s))
+		return;
 	ck_grpc_decoder_reset(&s->dec);
-	s->state = STREAM_RUNNING;
 	s->call.cfg = s->conn->cfg;
+	if (hooks.admit != NULL) {
+		const char *why = "refused";
+
+		if (!hooks.admit(hooks.arg, &s->call, &why)) {
+			stream_answer(s, CK_GRPC_UNAVAILABLE, why);
+			return;
+		}
+	}
+	s->state = STREAM_RUNNING;
 	m->handler(&s->call);
 }
 
@@ -1080,9 +1141,20 @@ on_event(struct bufferevent *bev, short events, void *arg)
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		char buf[256] = "connection error";
 
-		if (e != 0)
+		if (e != 0) {
+			SSL *ssl = bufferevent_openssl_get_ssl(bev);
+			long vr = ssl != NULL ? SSL_get_verify_result(ssl) :
+			    X509_V_OK;
+			size_t len;
+
 			ERR_error_string_n(e, buf, sizeof(buf));
-		else if (EVUTIL_SOCKET_ERROR() != 0)
+			/* say why a client certificate failed (revoked,
+			 * expired, unknown CA) */
+			len = strlen(buf);
+			if (vr != X509_V_OK && len < sizeof(buf))
+				snprintf(buf + len, sizeof(buf) - len, " (%s)",
+				    X509_verify_cert_error_string(vr));
+		} else if (EVUTIL_SOCKET_ERROR() != 0)
 			ck_strlcpy(buf, evutil_socket_error_to_string(
 			    EVUTIL_SOCKET_ERROR()), sizeof(buf));
 		if (c->state == CONN_HANDSHAKE)
@@ -1228,11 +1300,34 @@ ck_server_address(const struct ck_server *srv)
 void
 ck_server_reload(struct ck_server *srv, struct ck_config *cfg, SSL_CTX *ctx)
 {
+	struct conn *c, *next;
+
 	SSL_CTX_up_ref(ctx);
 	SSL_CTX_free(srv->ctx);	/* live connections hold their own refs */
 	srv->ctx = ctx;
 	ck_config_free(srv->cfg);
 	srv->cfg = ck_config_ref(cfg);
+	/* a certificate revoked (or a CA withdrawn) since its handshake takes
+	 * no new calls: GOAWAY, the calls in flight finish */
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		const char *why;
+
+		next = TAILQ_NEXT(c, link);
+		if (c->state != CONN_ACTIVE || ck_tls_peer_reverify(ctx,
+		    bufferevent_openssl_get_ssl(c->bev), &why) == 0)
+			continue;
+		log_warn(NULL, "conn=%llu peer=%s: its certificate no longer "
+		    "verifies (%s); GOAWAY", (unsigned long long)c->id,
+		    c->peer.name, why);
+		conn_goaway(c, NGHTTP2_NO_ERROR, "client certificate no longer "
+		    "valid");
+	}
+}
+
+void
+ck_server_set_admit(struct ck_server *srv, ck_admit_fn admit)
+{
+	srv->admit = admit;
 }
 
 void

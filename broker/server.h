@@ -40,11 +40,34 @@ void ck_server_reload(struct ck_server *srv, struct ck_config *cfg,
     SSL_CTX *ctx);
 
 /*
+ * Run `admit` (rpc.h) for every call that passed its method's role check,
+ * before its body is decoded and again after; a non-zero code answers the
+ * call with it. NULL: none.
+ */
+void ck_server_set_admit(struct ck_server *srv, ck_admit_fn admit);
+
+/*
  * Graceful stop: stop accepting, send GOAWAY on every connection, let
  * in-flight calls finish; `drained` is called when the last connection
  * has closed.
  */
 void ck_server_drain(struct ck_server *srv, ck_server_drained_cb drained,
     void *arg);
+
+/*
+ * Per-call hooks for every server of the process (chakongd sets them for
+ * the audit trail; the simulator has none). admit() runs just before a
+ * method's handler: false answers UNAVAILABLE with *why and runs no
+ * handler. done() runs once for every call that was answered — or that
+ * ended unanswered (CANCELLED) after its handler ran — with the method
+ * path as sent and the status. NULL: no hooks. The struct is copied.
+ */
+struct ck_call_hooks {
+	bool (*admit)(void *arg, struct ck_call *call, const char **why);
+	void (*done)(void *arg, struct ck_call *call, const char *path,
+	    size_t pathlen, int grpc_status, uint64_t usec);
+	void *arg;
+};
+void ck_server_set_call_hooks(const struct ck_call_hooks *hooks);
 
 #endif

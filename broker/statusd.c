@@ -201,6 +201,11 @@ serve_status(struct ck_statusd *sd, struct evbuffer *body)
 		s.cache_json(s.cache_arg, body);
 	else
 		put(body, "null");
+	put(body, ",\"watch\":");
+	if (s.watch_json != NULL)
+		s.watch_json(s.watch_arg, body);
+	else
+		put(body, "null");
 	put(body, "}\n");
 	return HTTP_OK;
 }

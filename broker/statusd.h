@@ -43,6 +43,9 @@ struct ck_status_snapshot {
 	void (*cache_json)(const void *arg, struct evbuffer *out);
 	void (*cache_prometheus)(const void *arg, struct evbuffer *out);
 	const void *cache_arg;
+	/* optional: enrollments and findings (watch.h), NULL for none */
+	void (*watch_json)(void *arg, struct evbuffer *out);
+	void *watch_arg;
 };
 
 typedef void (*ck_status_fill_cb)(void *arg, struct ck_status_snapshot *out);

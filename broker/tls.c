@@ -206,3 +206,51 @@ fail:
 	SSL_CTX_free(ctx);
 	return CK_ETLS;
 }
+
+int
+ck_tls_server_ctx_load_crl(SSL_CTX *ctx, const char *crl_file, char *err,
+    size_t errlen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lookup;
+	int n;
+
+	lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+	if (lookup == NULL)
+		return ssl_fail(err, errlen, "loading CRL", crl_file);
+	n = X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM);
+	if (n <= 0)
+		return ssl_fail(err, errlen, "loading CRL", crl_file);
+	/* the leaf only: the CA itself is the trust anchor here */
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return 0;
+}
+
+int
+ck_tls_peer_reverify(SSL_CTX *ctx, SSL *ssl, const char **why)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	X509_STORE_CTX *xs;
+	int ok;
+
+	*why = "no client certificate";
+	if (cert == NULL)
+		return CK_ETLS;
+	*why = "out of memory";
+	if ((xs = X509_STORE_CTX_new()) == NULL)
+		return CK_ETLS;
+	/* as the handshake did: the context's parameters (depth, flags)
+	 * and the purpose of a TLS client */
+	ok = X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(ctx), cert,
+	    SSL_get_peer_cert_chain(ssl)) == 1 &&
+	    X509_STORE_CTX_set_default(xs, "ssl_client") == 1 &&
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(xs),
+	    SSL_CTX_get0_param(ctx)) == 1;
+	if (ok)
+		ok = X509_verify_cert(xs) == 1;
+	*why = ok ? "" : X509_verify_cert_error_string(
+	    X509_STORE_CTX_get_error(xs));
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	return ok ? 0 : CK_ETLS;
+}

@@ -51,6 +51,24 @@ int ck_tls_server_ctx_new(const char *cert, const char *key,
     const char *ca_file, SSL_CTX **out, char *err, size_t errlen);
 
 /*
+ * Check client certificates against the revocation list(s) in crl_file
+ * (PEM, one or more CRLs) on every handshake: a revoked certificate, or
+ * one whose issuer has no CRL in the file, fails the handshake. The
+ * context's store is the one new handshakes use, so a reload builds a new
+ * context with a new list. Returns 0 or CK_ETLS with the reason in err.
+ */
+int ck_tls_server_ctx_load_crl(SSL_CTX *ctx, const char *crl_file, char *err,
+    size_t errlen);
+
+/*
+ * Does the client certificate of an established connection still verify
+ * against ctx's trust store (its CA and CRL, the time now)? After a
+ * reload, to stop a connection whose certificate was revoked since.
+ * Returns 0, or CK_ETLS with the verify error's text in *why.
+ */
+int ck_tls_peer_reverify(SSL_CTX *ctx, SSL *ssl, const char **why);
+
+/*
  * libevent 2.1's bufferevent_openssl reads until SSL_pending() is 0, and
  * SSL_pending() does not count whole records OpenSSL already holds but has
  * not decrypted (a read(2) can return several; OpenSSL keeps the rest).

@@ -55,6 +55,16 @@
 #   CK_CACHE_CONF     more [cache] lines (map_kb, max_age.*, share.*, ...)
 #   CK_EXTRA_CONF     more sections appended to chakongd.conf; @endpoint.X@
 #                     in it becomes that simulated endpoint's address
+#   CK_BROKER_ID      broker_id (default gz); another id serves and calls
+#                     agencies with broker-<id>.crt (urn:chakong:broker:<id>)
+#   CK_PKI_DIR        the PKI directory (default DIR/pki): two stacks that
+#                     federate share one (one CA, each its broker-<id>.crt)
+#   CK_POLICY_CONF    the [policy.*] sections, replacing the default ones
+#                     (Guangzhou 440100: every right on every court's
+#                     cases; Foshan 440600: Query deposits and real estate,
+#                     Freeze, Extend and Release deposits, its own cases)
+#   CK_CRL            [tls] crl (default: DIR/pki/crl.pem, which revokes
+#                     pki/revoked.crt; "none" for no CRL)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -117,6 +127,27 @@ ensure_build() {
 	[[ -x $AGENCYSIM ]] || die "build produced no $AGENCYSIM"
 }
 
+# The example policy of the README: deny by default, one section per
+# client identity.
+DEFAULT_POLICY='[policy.court:440100]
+grant = all
+courts = *
+
+[policy.court:440600]
+Query = deposit, real-estate
+Freeze = deposit
+Extend = deposit
+Release = deposit'
+
+# crl_line PKI: the [tls] crl line (none when CK_CRL=none).
+crl_line() {
+	case ${CK_CRL:-} in
+	none) ;;
+	"") echo "crl = $1/crl.pem" ;;
+	*) echo "crl = $CK_CRL" ;;
+	esac
+}
+
 write_conf() {
 	local conf=$1 pki=$2
 	cat >"$conf.tmp" <<EOF
@@ -124,14 +155,15 @@ write_conf() {
 [server]
 listen = 127.0.0.1:0
 status_listen = 127.0.0.1:0
-broker_id = gz
+broker_id = ${CK_BROKER_ID:-gz}
 grace_period_s = ${CK_GRACE:-10}
 log_level = ${CK_LOG_LEVEL:-info}
 
 [tls]
-cert = $pki/broker.crt
-key = $pki/broker.key
+cert = $pki/$BROKER_CERT.crt
+key = $pki/$BROKER_CERT.key
 client_ca = $pki/ca.crt
+$(crl_line "$pki")
 
 [limits]
 max_concurrent_streams = ${CK_MAX_STREAMS:-100}
@@ -148,6 +180,8 @@ name = 佛山市中级人民法院
 prefixes = 粤06
 custody_bank = icbc
 custody_account = 2013000019200000006
+
+${CK_POLICY_CONF:-$DEFAULT_POLICY}
 EOF
 	if [[ -n ${SIM_READY:-} ]]; then
 		write_agencies "$SIM_READY" "$pki" "$DIR" >>"$conf.tmp"
@@ -180,7 +214,7 @@ REGISTRIES="realestate vehicle household enterprise"
 write_agencies() {
 	local ready=$1 pki=$2 dir=$3 id addr
 	printf '\n[agencies]\ncert = %s\nkey = %s\nca = %s\n' \
-		"$pki/broker.crt" "$pki/broker.key" "$pki/ca.crt"
+		"$pki/$BROKER_CERT.crt" "$pki/$BROKER_CERT.key" "$pki/ca.crt"
 	printf 'module_dir = %s\nref_key = %s\n' \
 		"$CK_BUILD/adapters/modules" "$dir/ref.key"
 	printf '\n[actions]\nstate_dir = %s\n' "$dir/state"
@@ -314,11 +348,17 @@ cmd_up() {
 	fi
 
 	ensure_build
-	local pki=$dir/pki conf=$dir/chakongd.conf log=$dir/chakongd.log
+	local pki=${CK_PKI_DIR:-$dir/pki} conf=$dir/chakongd.conf log=$dir/chakongd.log
 	local ready=$dir/chakongd.ready exitf=$dir/chakongd.exit
 	local pidf=$dir/chakongd.pid
 	DIR=$dir
 	"$ROOT/tests/pki/mkpki" "$pki" >/dev/null
+	mkdir -p "$pki" && pki=$(cd "$pki" && pwd)
+	BROKER_CERT=broker
+	if [[ ${CK_BROKER_ID:-gz} != gz ]]; then
+		"$ROOT/tests/pki/mkpki" "$pki" broker "$CK_BROKER_ID" >/dev/null
+		BROKER_CERT=broker-$CK_BROKER_ID
+	fi
 	rm -f "$ready" "$exitf" "$pidf" "$dir/stack.env" "$dir/pids"
 	: >"$log"
 
@@ -352,6 +392,7 @@ cmd_up() {
 		echo "export CK_STATUS=$(sq "$status")"
 		echo "export CK_STATUS_URL=$(sq "http://$status")"
 		echo "export CK_PKI=$(sq "$pki")"
+		echo "export CK_BROKER_ID=$(sq "${CK_BROKER_ID:-gz}")"
 		echo "export CK_CA=$(sq "$pki/ca.crt")"
 		echo "export CK_CERT=$(sq "$pki/court-440100.crt")"
 		echo "export CK_KEY=$(sq "$pki/court-440100.key")"
@@ -524,11 +565,12 @@ set_env_var() {
 # sim_conf DIR READY: the standard stack as an INI file, every listener
 # on the port it has now.
 sim_conf() {
-	local dir=$1 ready=$2 id kind
+	local dir=$1 ready=$2 id kind pki
+	pki=$(sed -n "s/^export CK_PKI='\\(.*\\)'$/\\1/p" "$dir/stack.env")
 	printf '; written by tests/stack.sh restart: the standard stack on fixed ports\n'
 	printf '[sim]\nseed = %s\nsize = %s\npki = %s\n' \
 		"$(read_ready "$ready" seed)" "$(read_ready "$ready" size)" \
-		"$dir/pki"
+		"${pki:-$dir/pki}"
 	printf '\n[control]\nlisten = %s\n' "$(read_ready "$ready" control)"
 	for id in $BANKS $REGISTRIES; do
 		kind=bank

@@ -162,24 +162,30 @@ start_query(
 {
 	struct ck_ad_call *c;
 	uint8_t *req;
-	size_t len;
+	size_t len, n = 0, leg = 0;
 	int rc;
 
 	if (!ck_ad_subject_ok(call))
 		return CK_EINVAL;
-	rc = ck_ad_call_new(b->host, "bank", call, b->n, &c);
+	for (size_t i = 0; i < b->n; i++)
+		n += !ck_ad_source_skipped(call, b->eps[i].source);
+	if (n == 0)
+		return CK_EINVAL;
+	rc = ck_ad_call_new(b->host, "bank", call, n, &c);
 	if (rc < 0)
 		return rc;
-	/* every bank gets the same request */
+	/* every bank asked gets the same request */
 	rc = ck_bank_pack_query(ck_ad_call_arena(c), call, &req, &len);
 	if (rc < 0) {
 		ck_ad_call_free(c);
 		return rc;
 	}
 	for (size_t i = 0; i < b->n; i++)
-		ck_ad_call_query_leg(c, i, b->eps[i].ch, b->eps[i].source,
-		    CK_CATEGORY_DEPOSIT, CK_BANK_PATH_QUERY, req, len,
-		    ck_bank_map_query, NULL);
+		if (!ck_ad_source_skipped(call, b->eps[i].source))
+			ck_ad_call_query_leg(c, leg++, b->eps[i].ch,
+			    b->eps[i].source, CK_CATEGORY_DEPOSIT,
+			    CK_BANK_PATH_QUERY, req, len, ck_bank_map_query,
+			    NULL);
 	*out = c;
 	return 0;
 }

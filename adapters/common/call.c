@@ -9,6 +9,8 @@
  * The call, its legs and everything mapped live in the call's arena; the
  * only other allocation is the libevent timer.
  */
+#include <stddef.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -48,6 +50,7 @@ struct ck_ad_call {
 	const char *log_id;
 	enum ck_op op;
 	enum call_state state;
+	bool background;		/* origin "scheduled": queue behind */
 	uint64_t budget;
 	uint64_t t0;
 	struct event *ev;
@@ -98,6 +101,8 @@ ck_ad_call_new(const struct ck_host *host, const char *adapter,
 	    ck_ad_arena_strdup(a, call->log_id != NULL ? call->log_id : "-");
 	c->op = call->op;
 	c->state = CALL_NEW;
+	c->background = call->origin != NULL &&
+	    strcmp(call->origin, "scheduled") == 0;
 	c->budget = call->timeout_usec;
 	c->nlegs = nlegs;
 	c->legs = ck_ad_arena_calloc(a, nlegs, sizeof(*c->legs));
@@ -196,6 +201,8 @@ status_name(enum ck_source_status st)
 		return "unavailable";
 	case CK_SOURCE_ERROR:
 		return "error";
+	case CK_SOURCE_DENIED:
+		return "denied";
 	}
 	return "?";
 }
@@ -337,6 +344,10 @@ ck_ad_call_start(struct ck_ad_call *c, ck_done_cb done, void *arg)
 			answer(l, &unsent);
 			continue;
 		}
+		if (c->background && h->size >= offsetof(struct ck_host,
+		    rpc_set_background) + sizeof(h->rpc_set_background) &&
+		    h->rpc_set_background != NULL)
+			h->rpc_set_background(l->rpc);
 		l->state = LEG_INFLIGHT;
 		c->npending++;
 	}

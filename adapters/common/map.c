@@ -2,6 +2,7 @@
  * map.c: mapping shared by every adapter (see map.h). Pure: no I/O.
  */
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "map.h"
@@ -21,6 +22,18 @@ bool
 ck_ad_subject_ok(const struct ck_agency_call *call)
 {
 	return nonempty(call->resident_id) != nonempty(call->uscc);
+}
+
+bool
+ck_ad_source_skipped(const struct ck_agency_call *call, const char *source)
+{
+	if (call->size <= offsetof(struct ck_agency_call, skip_sources) ||
+	    call->skip_sources == NULL)
+		return false;
+	for (const char *const *s = call->skip_sources; *s != NULL; s++)
+		if (strcmp(*s, source) == 0)
+			return true;
+	return false;
 }
 
 void
@@ -505,6 +518,9 @@ ck_ad_conf_check(const struct ck_kv *conf, size_t n, const char *const *allowed,
 	for (size_t i = 0; i < n; i++) {
 		const char *const *k;
 
+		/* the broker's own key (adapter.h): it narrows the instance */
+		if (conf[i].key != NULL && strcmp(conf[i].key, "categories") == 0)
+			continue;
 		for (k = allowed; *k != NULL; k++)
 			if (conf[i].key != NULL && strcmp(conf[i].key, *k) == 0)
 				break;

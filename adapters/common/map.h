@@ -46,6 +46,10 @@ ck_ad_s(const char *s)
 /* Whether the call names its subject: exactly one id, non-empty. */
 bool ck_ad_subject_ok(const struct ck_agency_call *call);
 
+/* Whether a query must leave `source` out (call->skip_sources). */
+bool ck_ad_source_skipped(const struct ck_agency_call *call,
+    const char *source);
+
 /*
  * Point ctx and subj at the call's strings (borrowed: pack before the call
  * goes away). Missing strings become "".
@@ -192,7 +196,8 @@ void ck_ad_registry_map_action(struct ck_ad_arena *a, enum ck_op op,
 const char *ck_ad_conf_get(const struct ck_kv *conf, size_t n, const char *key);
 /*
  * Refuse keys not in allowed (NULL-terminated), so a typo cannot pass
- * silently. Returns 0 or CK_ECONFIG with a message naming the key.
+ * silently; `categories` (the broker narrows the instance with it,
+ * adapter.h) always passes. Returns 0 or CK_ECONFIG naming the key.
  */
 int ck_ad_conf_check(const struct ck_kv *conf, size_t n,
     const char *const *allowed, char *err, size_t errlen);

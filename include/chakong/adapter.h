@@ -33,6 +33,11 @@
  * they may call is in struct ck_host (status.h's codes are constants;
  * ck_strerror() is the broker's, not theirs).
  *
+ * An [adapter.<name>] section may narrow the categories an instance serves
+ * with `categories = deposit, real-estate` (names as in ck_category_name:
+ * deposit, real-estate, vehicle, household, enterprise): the broker starts
+ * the instance only for those; the key is passed to create() too.
+ *
  * Conventions for modules (not enforced by the ABI): a module serving one
  * endpoint takes `endpoint = <name>` and names its source after itself
  * unless given `source = <name>` (two instances of one module need
@@ -89,6 +94,8 @@ enum ck_source_status {
 	CK_SOURCE_TIMEOUT = 3,		/* no answer within the budget */
 	CK_SOURCE_UNAVAILABLE = 4,	/* not reached: refused, breaker open */
 	CK_SOURCE_ERROR = 5,		/* answered with an error, or garbage */
+	CK_SOURCE_DENIED = 6,		/* refused: no right (a partner's
+					   policy, federation) */
 };
 
 /*
@@ -160,6 +167,20 @@ struct ck_agency_call {
 	 * TIMEOUT.
 	 */
 	uint64_t timeout_usec;
+
+	/* appended in ABI 1 (check size): the brokers a forwarded request
+	 * passed before this one, originating broker first (federation,
+	 * adapters/peer); nvia == 0 for a request a court sent here */
+	const char *const *via;
+	size_t nvia;
+	/*
+	 * CK_OP_QUERY: sources (as sources() names them) the module must not
+	 * contact, because the caller has no right to reach them;
+	 * NULL-terminated, or NULL for none. The broker reports them itself
+	 * and drops any result for them. Appended: read it only when
+	 * size > offsetof(struct ck_agency_call, skip_sources).
+	 */
+	const char *const *skip_sources;
 };
 
 /* ---- results ---------------------------------------------------------- */
@@ -269,6 +290,13 @@ struct ck_result {
 	enum ck_delivery delivery;
 	const char *message;
 	const struct ck_action_result *action;
+
+	/*
+	 * Appended in ABI 1 (the broker checks size): NULL, or one entry per
+	 * source: the id of the partner broker that answered it (federation,
+	 * adapters/peer); NULL or "" = this broker's own agency.
+	 */
+	const char *const *answered_by;
 };
 
 /*

@@ -211,6 +211,9 @@ struct sim_population {
 	struct table accounts; /* "slot:account_no" -> subject */
 	struct table plates;   /* plate -> subject */
 	char *account_keys;    /* storage for the accounts table's keys */
+	/* granted accounts' keys (the tables have room: load <= 1/2) */
+	char grant_keys[SIM_MAX_GRANTS][32];
+	size_t ngrants;
 };
 
 /* ---- randomness ------------------------------------------------------- */
@@ -850,6 +853,41 @@ sim_population_new(uint64_t seed, uint32_t size, struct sim_population **out)
 fail:
 	sim_population_free(pop);
 	return rv;
+}
+
+int
+sim_population_grant_account(struct sim_population *pop, const char *id,
+    int bank, int64_t balance_fen, const struct sim_account **acct)
+{
+	const struct slot *sl = table_find(&pop->ids, id);
+	struct sim_subject *s;
+	struct sim_account *a;
+	char body[19], *key;
+
+	if (sl->key == NULL)
+		return CK_ENOTFOUND;
+	s = (struct sim_subject *)sl->s;	/* ours: persons/enterprises */
+	if (s->naccounts >= SIM_MAX_ACCOUNTS + SIM_MAX_GRANTED ||
+	    pop->ngrants >= SIM_MAX_GRANTS)
+		return CK_ELIMIT;
+	a = &s->accounts[s->naccounts];
+	memset(a, 0, sizeof(*a));
+	/* the generator's layout with slot k = naccounts (unused by this
+	 * subject) and serial 999: unique */
+	snprintf(body, sizeof(body), "%s%c%07u%d999", sim_banks[bank].bin,
+	    s->enterprise ? '2' : '1', s->index, (int)s->naccounts);
+	snprintf(a->no, sizeof(a->no), "%s%c", body, luhn_check(body, 18));
+	a->bank = bank;
+	a->type = "demand";
+	ck_strlcpy(a->currency, "CNY", sizeof(a->currency));
+	a->balance_fen = balance_fen;
+	ck_strlcpy(a->branch, "开户行营业部", sizeof(a->branch));
+	key = pop->grant_keys[pop->ngrants++];
+	snprintf(key, 32, "%d:%s", bank, a->no);
+	table_put(&pop->accounts, key, s, (int)s->naccounts);
+	s->naccounts++;
+	*acct = a;
+	return 0;
 }
 
 void

@@ -42,6 +42,7 @@ extern const struct sim_bank_info sim_banks[SIM_NBANKS];
 int sim_bank_by_code(const char *code);
 
 #define SIM_MAX_ACCOUNTS     3
+#define SIM_MAX_GRANTED      2 /* accounts Grant may add to a subject */
 #define SIM_MAX_PROPERTIES   2
 #define SIM_MAX_VEHICLES     2
 #define SIM_MAX_MEMBERS	     3
@@ -99,7 +100,7 @@ struct sim_subject {
 	size_t nholders;
 	struct ck_date established;
 
-	struct sim_account accounts[SIM_MAX_ACCOUNTS];
+	struct sim_account accounts[SIM_MAX_ACCOUNTS + SIM_MAX_GRANTED];
 	size_t naccounts;
 	struct sim_property properties[SIM_MAX_PROPERTIES];
 	size_t nproperties;
@@ -132,6 +133,17 @@ const struct sim_subject *sim_population_find(
  * The holder of an account at a bank slot; *acct gets the account. NULL
  * when no such account exists.
  */
+/*
+ * Give a subject a new account at a bank (the control service's Grant:
+ * new assets appear, as they do in life). In memory only: a restarted
+ * simulator forgets it. Returns 0 with *acct, CK_ENOTFOUND for an unknown
+ * subject, CK_ELIMIT when the subject was granted SIM_MAX_GRANTED
+ * accounts already, or SIM_MAX_GRANTS were given in all.
+ */
+#define SIM_MAX_GRANTS 64
+int sim_population_grant_account(struct sim_population *pop, const char *id,
+    int bank, int64_t balance_fen, const struct sim_account **acct);
+
 const struct sim_subject *sim_population_find_account(
     const struct sim_population *pop, int bank, const char *account_no,
     const struct sim_account **acct);

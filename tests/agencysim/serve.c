@@ -174,7 +174,7 @@ build_accounts(struct sim *s, const struct sim_endpoint *ep,
 	if (sub == NULL)
 		return 0;
 	r->accounts = ck_arena_alloc(
-	    arena, (SIM_MAX_ACCOUNTS + 1) * sizeof(*r->accounts));
+	    arena, (SIM_MAX_ACCOUNTS + SIM_MAX_GRANTED + 1) * sizeof(*r->accounts));
 	if (r->accounts == NULL)
 		return CK_ENOMEM;
 	for (size_t i = 0; i < sub->naccounts; i++) {
@@ -458,7 +458,8 @@ sim_ledger_dump(struct sim *s, const char *id, int64_t now,
 	ck_date_from_unix_cst(now, &today);
 	r->today = date_str(arena, &today);
 	r->assets = zalloc(arena,
-	    (SIM_MAX_ACCOUNTS + SIM_MAX_PROPERTIES + SIM_MAX_VEHICLES) *
+	    (SIM_MAX_ACCOUNTS + SIM_MAX_GRANTED + SIM_MAX_PROPERTIES +
+	    SIM_MAX_VEHICLES) *
 		sizeof(*r->assets));
 	if (r->today == NULL || r->assets == NULL)
 		return CK_ENOMEM;
@@ -1219,6 +1220,51 @@ on_deposit(struct ck_call *call)
 	ck_call_reply(call, &r.base);
 }
 
+static void
+on_grant(struct ck_call *call)
+{
+	const Chakong__Test__V1__GrantRequest *req =
+	    (const void *)call->request;
+	Chakong__Test__V1__GrantReply r = CHAKONG__TEST__V1__GRANT_REPLY__INIT;
+	struct sim_endpoint *ep = endpoint_named(req->endpoint);
+	const char *id = req->id_case ==
+	    CHAKONG__TEST__V1__GRANT_REQUEST__ID_USCC ? req->uscc :
+	    req->resident_id;
+	const struct sim_account *acct;
+	int rc;
+
+	if (ep == NULL || ep->kind != SIM_EP_BANK) {
+		ck_call_fail(call, CK_GRPC_NOT_FOUND, "endpoint: no such bank");
+		return;
+	}
+	if (req->balance_fen < 0) {
+		ck_call_fail(call, CK_GRPC_INVALID_ARGUMENT,
+		    "balance_fen: must not be negative");
+		return;
+	}
+	rc = sim_population_grant_account(sim_g.pop, id != NULL ? id : "",
+	    ep->bank, req->balance_fen, &acct);
+	if (rc == CK_ENOTFOUND) {
+		ck_call_fail(call, CK_GRPC_NOT_FOUND, "id: not in the "
+		    "population");
+		return;
+	}
+	if (rc != 0) {
+		ck_call_fail(call, CK_GRPC_RESOURCE_EXHAUSTED, "id: the subject "
+		    "has the most accounts a subject can have, or the "
+		    "simulator gave its most grants");
+		return;
+	}
+	if (build_account(&sim_g, sim_population_find(sim_g.pop, id), acct,
+	    ck_clock_now(), call->arena, &r.account) != 0) {
+		ck_call_fail(call, CK_GRPC_UNAVAILABLE, "ledger unavailable");
+		return;
+	}
+	log_notice(call->log_id, "grant: a new account at bank %s",
+	    sim_banks[ep->bank].code);
+	ck_call_reply(call, &r.base);
+}
+
 static Chakong__Test__V1__FaultSpec *
 fault_msg(struct ck_call *call, const struct sim_fault *f)
 {
@@ -1482,6 +1528,7 @@ oom:
 static const struct ck_method control_methods[] = {
 	CONTROL("Lookup", lookup_request, on_lookup),
 	CONTROL("Deposit", deposit_request, on_deposit),
+	CONTROL("Grant", grant_request, on_grant),
 	CONTROL("Fault", fault_request, on_fault),
 	CONTROL("Counters", counters_request, on_counters),
 	CONTROL("Ledger", ledger_request, on_ledger),

@@ -103,6 +103,7 @@ class Control:
 
         self._lookup = m("Lookup", a.LookupRequest, a.LookupReply)
         self._deposit = m("Deposit", a.DepositRequest, a.DepositReply)
+        self._grant = m("Grant", a.GrantRequest, a.GrantReply)
         self._fault = m("Fault", a.FaultRequest, a.FaultReply)
         self._counters = m("Counters", a.CountersRequest, a.CountersReply)
         self._ledger = m("Ledger", a.LedgerRequest, a.LedgerReply)
@@ -117,6 +118,14 @@ class Control:
         req = (a.LookupRequest(uscc=uscc) if uscc is not None
                else a.LookupRequest(resident_id=resident_id))
         return self._lookup(req, timeout=10)
+
+    def grant(self, resident_id, endpoint, balance_fen):
+        """Give the subject a new account at a bank endpoint; returns the
+        new Account."""
+        a = self.apb.agencysim
+        return self._grant(a.GrantRequest(
+            resident_id=resident_id, endpoint=endpoint,
+            balance_fen=balance_fen), timeout=10).account
 
     def endpoints(self):
         return self._endpoints(self.apb.agencysim.EndpointsRequest(),

@@ -248,23 +248,25 @@ def test_update_claim_is_journaled(pb, broker):
     assert err.code() == grpc.StatusCode.ALREADY_EXISTS, err.details()
 
 
-def test_other_rpcs_validate_then_unimplemented(pb, broker):
+def test_watch_rpcs_are_served(pb, broker):
+    # Enroll, EndEnrollment, ListFindings and AckFindings answer for real
+    # (issue 7; test_watch.py covers them in depth)
     b = pb.broker
-    calls = [
-        (broker.Enroll, b.EnrollRequest(
-            request_id="en-1", case=case_ref(pb), debtor=debtor(pb),
-            termination_date="2024-03-01",
-            document_number="(2019)粤01执123号之二")),
-        (broker.EndEnrollment, b.EndEnrollmentRequest(
-            request_id="ee-1", case=case_ref(pb), reason=b.END_CLOSED)),
-        (broker.ListFindings, b.ListFindingsRequest()),
-        (broker.AckFindings, b.AckFindingsRequest(
-            request_id="ack-1", finding_ids=["f1"])),
-    ]
-    for fn, req in calls:
-        err = rpc_error(fn, req)
-        assert err.code() == grpc.StatusCode.UNIMPLEMENTED, \
-            f"{type(req).__name__}: {err.code()}: {err.details()}"
+    en = broker.Enroll(b.EnrollRequest(
+        request_id="en-1", case=case_ref(pb), debtor=debtor(pb),
+        termination_date="2024-03-01",
+        document_number="(2019)粤01执123号之二"), timeout=10)
+    assert en.enrollment_id and len(en.due_dates) == 10, en
+    assert en.due_dates[0] == "2024-09-01" and en.due_dates[-1] == \
+        "2029-03-01", en
+    ee = broker.EndEnrollment(b.EndEnrollmentRequest(
+        request_id="ee-1", case=case_ref(pb), reason=b.END_CLOSED),
+        timeout=10)
+    assert ee.reruns_done >= 0
+    broker.ListFindings(b.ListFindingsRequest(), timeout=10)
+    err = rpc_error(broker.AckFindings, b.AckFindingsRequest(
+        request_id="ack-1", finding_ids=["f1"]))
+    assert_invalid(err, "finding_ids")
 
 
 def test_other_rpcs_refuse_invalid_input(pb, broker):

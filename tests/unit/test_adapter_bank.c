@@ -761,6 +761,46 @@ test_fanout(void **state)
 	ops->destroy(self);
 }
 
+/* The broker's skip_sources: those banks are never contacted; a call
+ * leaving none is refused at once. */
+static void
+test_skip_sources(void **state)
+{
+	const struct ck_adapter_ops *ops = ck_adapter_bank();
+	const char *const skip_b[] = { "bank:b", NULL };
+	const char *const skip_all[] = { "bank:a", "bank:b", "bank:c", NULL };
+	struct ck_agency_call c = query_call();
+	struct fh_done d = { 0 };
+	Chakong__Agency__V1__QueryAccountsReply nf =
+	    CHAKONG__AGENCY__V1__QUERY_ACCOUNTS_REPLY__INIT;
+	void *self = make("a, b, c"), *h = NULL;
+
+	(void)state;
+	c.skip_sources = skip_b;
+	assert_int_equal(ops->start(self, &c, fh_done_cb, &d, &h), 0);
+	assert_int_equal(fh.nrpcs, 2);
+	assert_int_equal(fh_find("b"), -1);
+	fh_answer_msg((size_t)fh_find("a"), &nf);
+	fh_answer_msg((size_t)fh_find("c"), &nf);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.nsources, 2);
+	assert_string_equal(d.src[0].source, "bank:a");
+	assert_string_equal(d.src[1].source, "bank:c");
+	/* a broker built before the field: its size says there is none */
+	c.size = offsetof(struct ck_agency_call, skip_sources);
+	h = NULL;
+	assert_int_equal(ops->start(self, &c, fh_done_cb, &d, &h), 0);
+	assert_int_equal(fh.nrpcs, 5);
+	ops->cancel(h);
+	c.size = sizeof(c);
+	c.skip_sources = skip_all;
+	h = NULL;
+	assert_true(ops->start(self, &c, fh_done_cb, &d, &h) < 0);
+	assert_null(h);
+	assert_int_equal(fh.nrpcs, 5);
+	ops->destroy(self);
+}
+
 static uint64_t
 mono_ms(void)
 {
@@ -1114,6 +1154,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_skip_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fanout_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(

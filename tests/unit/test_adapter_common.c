@@ -546,6 +546,14 @@ test_conf(void **state)
 	assert_int_equal(
 	    ck_ad_conf_check(kv, 2, fewer, err, sizeof(err)), CK_ECONFIG);
 	assert_string_equal(err, "unknown key \"source\"");
+	{
+		/* the broker's own key always passes (adapter.h) */
+		const struct ck_kv kc[] = { { "endpoint", "vr" },
+			{ "categories", "vehicle" } };
+
+		assert_int_equal(ck_ad_conf_check(kc, 2, fewer, err,
+		    sizeof(err)), 0);
+	}
 
 	assert_true(ck_ad_name_ok("icbc"));
 	assert_true(ck_ad_name_ok("bank:icbc-2.a_b"));

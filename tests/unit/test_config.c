@@ -18,20 +18,10 @@
 #include "chakong/status.h"
 #include "config.h"
 #include "log.h"
+#include "unit_files.h"
 
 static char dir[64];
 static char certp[128], keyp[128], cap[128], confp[128];
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-	assert_int_equal(chmod(path, mode), 0);
-}
 
 static int
 setup(void **state)
@@ -44,9 +34,9 @@ setup(void **state)
 	snprintf(keyp, sizeof(keyp), "%s/broker.key", dir);
 	snprintf(cap, sizeof(cap), "%s/ca.crt", dir);
 	snprintf(confp, sizeof(confp), "%s/chakongd.conf", dir);
-	write_file(certp, "cert\n", 0644);
-	write_file(keyp, "key\n", 0600);
-	write_file(cap, "ca\n", 0644);
+	ck_test_write_file(certp, "cert\n", 0644);
+	ck_test_write_file(keyp, "key\n", 0600);
+	ck_test_write_file(cap, "ca\n", 0644);
 	return 0;
 }
 
@@ -75,7 +65,7 @@ load_with(const char *extra, struct ck_config **cfg, char *err, size_t errlen)
 	    "key = %s\n"
 	    "client_ca = %s\n"
 	    "%s", certp, keyp, cap, extra);
-	write_file(confp, text, 0644);
+	ck_test_write_file(confp, text, 0644);
 	err[0] = '\0';
 	return ck_config_load(confp, cfg, err, errlen);
 }
@@ -182,6 +172,54 @@ test_errors_name_lines(void **state)
 	expect_error("this line has no equals sign\n", 6, "syntax");
 }
 
+/* [peer.<broker_id>]: a partner broker's forwarding rights (federation) */
+static void
+test_peers(void **state)
+{
+	static const char courts[] = "[court.440100]\nprefixes = 粤01\n"
+	    "[court.440104]\nprefixes = 粤0104\n";
+	struct ck_config *cfg = NULL;
+	const struct ck_peer_conf *pc;
+	char extra[1024], err[512];
+
+	(void)state;
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 440100, "
+	    "440104\ncategories = deposit, real-estate\n[peer.zs]\n"
+	    "courts = 440100\n", courts);
+	assert_int_equal(load_with(extra, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->npeers, 2);
+	pc = ck_config_peer_by_id(cfg, "gz");
+	assert_non_null(pc);
+	assert_int_equal(pc->ncourts, 2);
+	assert_string_equal(pc->courts[1], "440104");
+	assert_int_equal(pc->categories, (1u << 1) | (1u << 2));
+	pc = ck_config_peer_by_id(cfg, "zs");
+	assert_non_null(pc);
+	assert_int_equal(pc->categories, 0);	/* no category granted */
+	assert_null(ck_config_peer_by_id(cfg, "fs"));
+	ck_config_free(cfg);
+
+	/* [tls] takes lines 1-5; courts 6-9 */
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncolour = red\n", courts);
+	expect_error(extra, 11, "unknown key");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 440100\n"
+	    "categories = deposit, boats\n", courts);
+	expect_error(extra, 12, "boats");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 999999\n",
+	    courts);
+	expect_error(extra, 11, "no [court.999999]");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncategories = deposit\n",
+	    courts);
+	expect_error(extra, 11, "needs courts");
+	snprintf(extra, sizeof(extra), "%s[peer.G Z]\ncourts = 440100\n",
+	    courts);
+	expect_error(extra, 11, "[peer.<broker_id>]");
+	snprintf(extra, sizeof(extra), "%s[peer.gz]\ncourts = 440100\n"
+	    "[server]\ngrace_period_s = 1\n[peer.gz]\ncourts = 440100\n",
+	    courts);
+	expect_error(extra, 15, "twice");
+}
+
 static void
 test_long_line(void **state)
 {
@@ -238,7 +276,7 @@ test_missing_files(void **state)
 	unlink(cap);
 	assert_int_equal(load_with("", &cfg, err, sizeof(err)), CK_ECONFIG);
 	assert_non_null(strstr(err, "client_ca"));
-	write_file(cap, "ca\n", 0644);
+	ck_test_write_file(cap, "ca\n", 0644);
 }
 
 static void
@@ -306,6 +344,32 @@ test_agencies(void **state)
 	expect_error("[agencies]\nbogus = 1\n", 7, "unknown key");
 }
 
+/* [audit]: defaults, values, and errors naming the line. */
+static void
+test_audit_section(void **state)
+{
+	struct ck_config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_with("", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->audit_checkpoint_records, 1000);
+	assert_int_equal(cfg->audit_checkpoint_interval_s, 300);
+	assert_int_equal(cfg->audit_flush_ms, 5);
+	ck_config_free(cfg);
+	assert_int_equal(load_with("[audit]\ncheckpoint_records = 5\n"
+	    "checkpoint_interval_s = 60\nflush_ms = 0\n", &cfg, err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg->audit_checkpoint_records, 5);
+	assert_int_equal(cfg->audit_checkpoint_interval_s, 60);
+	assert_int_equal(cfg->audit_flush_ms, 0);
+	ck_config_free(cfg);
+	expect_error("[audit]\ncheckpoint_records = 0\n", 7,
+	    "checkpoint_records");
+	expect_error("[audit]\nflush_ms = 5000\n", 7, "flush_ms");
+	expect_error("[audit]\nbogus = 1\n", 7, "unknown key");
+}
+
 static void
 test_cache_section(void **state)
 {
@@ -363,7 +427,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_audit_section),
 		cmocka_unit_test(test_errors_name_lines),
+		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_court_without_prefixes),
 		cmocka_unit_test(test_key_mode_refused),
