@@ -25,6 +25,15 @@ FS_CASE = "(2019)粤06执456号"
 BANKS = sim.BANK_SOURCES
 REGISTRIES = sim.REGISTRY_SOURCES
 SHARED_CONF = "share.vehicle = 440100, 440600"
+# Foshan (440600) may also Query and Freeze vehicles here: the scope
+# tests compare what the two courts see of the same categories
+POLICY = """[policy.court:440100]
+grant = all
+courts = *
+
+[policy.court:440600]
+grant = all
+"""
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +43,7 @@ def apb():
 
 @pytest.fixture(scope="module")
 def st(module_stack):
-    return module_stack(CK_CACHE_CONF=SHARED_CONF)
+    return module_stack(CK_CACHE_CONF=SHARED_CONF, CK_POLICY_CONF=POLICY)
 
 
 class Env:
