@@ -396,18 +396,6 @@ cache_defaults(struct ck_cache_conf *c)
 }
 
 static int
-cache_category(const char *name)
-{
-	static const char *const names[] = { "", "deposit", "real-estate",
-		"vehicle", "household", "enterprise" };
-
-	for (int i = 1; i < 6; i++)
-		if (strcmp(name, names[i]) == 0)
-			return i;
-	return 0;
-}
-
-static int
 on_cache(struct parse *p, const char *k, const char *v)
 {
 	struct ck_cache_conf *c = &p->cfg->cache;
@@ -422,14 +410,14 @@ on_cache(struct parse *p, const char *k, const char *v)
 	if (strcmp(k, "rotate_after") == 0)
 		return parse_u32(p, k, v, 1, 1u << 30, &c->rotate_after);
 	if (strncmp(k, "max_age.", 8) == 0) {
-		if ((cat = cache_category(k + 8)) == 0)
+		if ((cat = ck_category_by_name(k + 8)) == 0)
 			return fail(p, "%s: unknown category", k);
 		/* at most a week: a cached asset_ref must stay usable
 		 * (references expire after 30 days) */
 		return parse_u32(p, k, v, 0, 7 * 86400, &c->max_age_s[cat]);
 	}
 	if (strncmp(k, "share.", 6) == 0) {
-		if ((cat = cache_category(k + 6)) == 0)
+		if ((cat = ck_category_by_name(k + 6)) == 0)
 			return fail(p, "%s: unknown category", k);
 		return parse_str(p, k, v, c->share[cat], sizeof(c->share[cat]));
 	}

@@ -921,20 +921,9 @@ ck_origin_name(enum ck_origin o)
 const char *
 ck_category_name(int c)
 {
-	switch (c) {
-	case CK_CATEGORY_DEPOSIT:
-		return "deposit";
-	case CK_CATEGORY_REAL_ESTATE:
-		return "real-estate";
-	case CK_CATEGORY_VEHICLE:
-		return "vehicle";
-	case CK_CATEGORY_HOUSEHOLD:
-		return "household";
-	case CK_CATEGORY_ENTERPRISE:
-		return "enterprise";
-	default:
-		return "unknown";
-	}
+	const char *name = ck_category_label(c);
+
+	return name != NULL ? name : "unknown";
 }
 
 /* A cached result shared between courts carries references sealed for

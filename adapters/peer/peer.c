@@ -69,7 +69,7 @@ parse_categories(const char *v, uint32_t *mask)
 		int c = CK_CATEGORY_DEPOSIT;
 
 		while (c <= CK_CATEGORY_ENTERPRISE &&
-		    strcmp(tok, ck_peer_category_name(c)) != 0)
+		    strcmp(tok, ck_category_label(c)) != 0)
 			c++;
 		if (c > CK_CATEGORY_ENTERPRISE)
 			return CK_EINVAL;

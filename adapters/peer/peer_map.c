@@ -11,24 +11,6 @@
 
 #include "broker.pb-c.h"
 
-const char *
-ck_peer_category_name(int category)
-{
-	switch (category) {
-	case CK_CATEGORY_DEPOSIT:
-		return "deposit";
-	case CK_CATEGORY_REAL_ESTATE:
-		return "real-estate";
-	case CK_CATEGORY_VEHICLE:
-		return "vehicle";
-	case CK_CATEGORY_HOUSEHOLD:
-		return "household";
-	case CK_CATEGORY_ENTERPRISE:
-		return "enterprise";
-	default:
-		return NULL;
-	}
-}
 
 const char *
 ck_peer_route(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
@@ -154,7 +136,7 @@ ck_peer_answer_all(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
 		if (!(categories & pc->categories & CK_CATEGORY_BIT(c)))
 			continue;
 		out[n].source = ck_ad_arena_printf(a, "%s/%s", pc->partner,
-		    ck_peer_category_name(c));
+		    ck_category_label(c));
 		out[n].category = (enum ck_category)c;
 		out[n].status = status;
 		out[n].message = message;

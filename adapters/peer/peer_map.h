@@ -71,7 +71,4 @@ void ck_peer_answer_all(struct ck_ad_arena *a, const struct ck_peer_conf *pc,
     uint32_t categories, enum ck_source_status status, const char *message,
     bool partner_answered, struct ck_result *res);
 
-/* "deposit", "real-estate", ... (as the broker names them), or NULL. */
-const char *ck_peer_category_name(int category);
-
 #endif

@@ -77,6 +77,18 @@ enum ck_category {
 };
 #define CK_CATEGORY_BIT(c) (1u << (c))
 
+/* A category's name in configs and logs ("real-estate"), NULL for a
+ * number that is no category. One list for the broker and the modules. */
+static inline const char *
+ck_category_label(int c)
+{
+	static const char *const names[] = { NULL, "deposit", "real-estate",
+		"vehicle", "household", "enterprise" };
+
+	return c >= CK_CATEGORY_DEPOSIT && c <= CK_CATEGORY_ENTERPRISE ?
+	    names[c] : NULL;
+}
+
 /* What the broker asks of an adapter. */
 enum ck_op {
 	CK_OP_QUERY = 1,	/* list the subject's assets or records */
