@@ -16,12 +16,14 @@
 
 static const char *progname = "chakong";
 static int max_level = CK_LOG_INFO;
+static long pid;	/* glibc does not cache getpid(): a syscall a line */
 
 void
 ck_log_init(const char *name, int level)
 {
 	progname = name;
 	max_level = level;
+	pid = (long)getpid();
 }
 
 void
@@ -63,7 +65,7 @@ ck_vlog(int prio, const char *req, const char *fmt, va_list ap)
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s req=%s ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), progname,
-	    (long)getpid(), level_name(prio), req != NULL ? req : "-");
+	    pid != 0 ? pid : (long)getpid(), level_name(prio), req != NULL ? req : "-");
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line) - 2)
