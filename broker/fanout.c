@@ -750,6 +750,9 @@ query_finish(struct query *q)
 	struct ck_call *call = q->call;
 	Chakong__V1__QueryReply reply = CHAKONG__V1__QUERY_REPLY__INIT;
 	struct ck_audit_rec abase;
+	bool abased = false;	/* abase is set: only once a source caused
+				   an agency call (an all-cached Query
+				   records none) */
 	size_t total = 0;
 	uint32_t served = 0;
 	bool ok = true;
@@ -773,8 +776,6 @@ query_finish(struct query *q)
 		    "server out of memory");
 		return;
 	}
-	if (q->fo->audit != NULL)
-		audit_base(q, &abase);
 	for (size_t i = 0; i < q->nlegs; i++) {
 		struct leg *leg = &q->legs[i];
 
@@ -800,8 +801,12 @@ query_finish(struct query *q)
 			reply.sources[reply.n_sources++] = r;
 			/* a cached result caused no agency call */
 			if (q->fo->audit != NULL &&
-			    !(j < 64 && (leg->cached & (1ull << j))))
+			    !(j < 64 && (leg->cached & (1ull << j)))) {
+				if (!abased)
+					audit_base(q, &abase);
+				abased = true;
 				audit_source(q, leg, r, &abase);
+			}
 		}
 		if (!leg->done && leg->ad->nsources == 0) {
 			/* an adapter whose sources are only known from its
