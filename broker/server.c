@@ -29,6 +29,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,10 +336,14 @@ observe(struct stream *s, int code)
 	s->observed = true;
 	ck_metrics_observe(s->call.method != NULL ?
 	    s->call.method->metrics_id : 0, code, usec);
+	/* ms= in integers: the same digits as "%.3f" of usec / 1000.0,
+	 * without printf's floating-point path on every call */
 	ck_log(code == CK_GRPC_OK ? CK_LOG_INFO : CK_LOG_NOTICE, s->log_id,
-	    "call %.*s peer=%s status=%s ms=%.3f", (int)s->path_len, s->path,
+	    "call %.*s peer=%s status=%s ms=%" PRIu64 ".%03u",
+	    (int)s->path_len, s->path,
 	    s->conn->peer.name[0] ? s->conn->peer.name : "-",
-	    ck_grpc_status_name(code), (double)usec / 1000.0);
+	    ck_grpc_status_name(code), usec / 1000u,
+	    (unsigned)(usec % 1000u));
 	if (hooks.done != NULL)
 		hooks.done(hooks.arg, &s->call, s->path, s->path_len, code,
 		    usec);
