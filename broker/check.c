@@ -13,6 +13,23 @@
 #include "config.h"
 #include "util.h"
 
+static void
+vbad(struct ck_check *chk, const char *field, const char *sub,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* "field.sub: rule" (sub may be NULL). The field's name is only put
+ * together here, on the way out: a valid request formats nothing. */
+static void
+vbad(struct ck_check *chk, const char *field, const char *sub,
+    const char *fmt, va_list ap)
+{
+	char rule[CK_WHY_MAX + 64];
+
+	vsnprintf(rule, sizeof(rule), fmt, ap);
+	snprintf(chk->msg, sizeof(chk->msg), "%s%s%s: %s", field,
+	    sub != NULL ? "." : "", sub != NULL ? sub : "", rule);
+}
+
 static bool
 bad(struct ck_check *chk, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -20,13 +37,28 @@ bad(struct ck_check *chk, const char *field, const char *fmt, ...)
 static bool
 bad(struct ck_check *chk, const char *field, const char *fmt, ...)
 {
-	char rule[CK_WHY_MAX + 64];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(rule, sizeof(rule), fmt, ap);
+	vbad(chk, field, NULL, fmt, ap);
 	va_end(ap);
-	snprintf(chk->msg, sizeof(chk->msg), "%s: %s", field, rule);
+	return false;
+}
+
+/* bad() for the field's sub-field sub */
+static bool
+bad_in(struct ck_check *chk, const char *field, const char *sub,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static bool
+bad_in(struct ck_check *chk, const char *field, const char *sub,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vbad(chk, field, sub, fmt, ap);
+	va_end(ap);
 	return false;
 }
 
@@ -57,29 +89,26 @@ ck_check_case(struct ck_check *chk, const char *field,
     const Chakong__V1__CaseRef *c, struct ck_case *out,
     const char **court_id)
 {
-	char f[64], why[CK_WHY_MAX];
+	char why[CK_WHY_MAX];
 	const char *cur;
 
 	if (c == NULL)
 		return bad(chk, field, "required");
-	snprintf(f, sizeof(f), "%s.case_number", field);
 	if (empty(c->case_number))
-		return bad(chk, f, "required");
+		return bad_in(chk, field, "case_number", "required");
 	if (!ck_valid_case_number(c->case_number, strlen(c->case_number),
 	    &chk->today, lookup_court, (void *)chk->cfg, out, court_id, why))
-		return bad(chk, f, "%s", why);
-	snprintf(f, sizeof(f), "%s.officer_id", field);
+		return bad_in(chk, field, "case_number", "%s", why);
 	if (empty(c->officer_id))
-		return bad(chk, f, "required");
+		return bad_in(chk, field, "officer_id", "required");
 	if (!ck_valid_officer_id(c->officer_id, strlen(c->officer_id), why))
-		return bad(chk, f, "%s", why);
-	snprintf(f, sizeof(f), "%s.claim_amount_fen", field);
+		return bad_in(chk, field, "officer_id", "%s", why);
 	if (c->claim_amount_fen < 0)
-		return bad(chk, f, "must not be negative");
+		return bad_in(chk, field, "claim_amount_fen",
+		    "must not be negative");
 	cur = empty(c->claim_currency) ? "CNY" : c->claim_currency;
-	snprintf(f, sizeof(f), "%s.claim_currency", field);
 	if (!ck_valid_currency(cur, strlen(cur), why))
-		return bad(chk, f, "%s", why);
+		return bad_in(chk, field, "claim_currency", "%s", why);
 	return true;
 }
 
@@ -87,32 +116,28 @@ bool
 ck_check_debtor(struct ck_check *chk, const char *field,
     const Chakong__V1__Debtor *d)
 {
-	char f[64], why[CK_WHY_MAX];
+	char why[CK_WHY_MAX];
 
 	if (d == NULL)
 		return bad(chk, field, "required");
 	switch (d->id_case) {
 	case CHAKONG__V1__DEBTOR__ID_RESIDENT_ID:
-		snprintf(f, sizeof(f), "%s.resident_id", field);
 		if (!ck_valid_resident_id(d->resident_id,
 		    strlen(d->resident_id), &chk->today, why))
-			return bad(chk, f, "%s", why);
+			return bad_in(chk, field, "resident_id", "%s", why);
 		break;
 	case CHAKONG__V1__DEBTOR__ID_USCC:
-		snprintf(f, sizeof(f), "%s.uscc", field);
 		if (!ck_valid_uscc(d->uscc, strlen(d->uscc), why))
-			return bad(chk, f, "%s", why);
+			return bad_in(chk, field, "uscc", "%s", why);
 		break;
 	default:
-		snprintf(f, sizeof(f), "%s.resident_id", field);
-		return bad(chk, f, "required (or %s.uscc for an enterprise)",
-		    field);
+		return bad_in(chk, field, "resident_id", "required (or "
+		    "%s.uscc for an enterprise)", field);
 	}
-	snprintf(f, sizeof(f), "%s.name", field);
 	if (empty(d->name))
-		return bad(chk, f, "required");
+		return bad_in(chk, field, "name", "required");
 	if (!ck_valid_name(d->name, strlen(d->name), why))
-		return bad(chk, f, "%s", why);
+		return bad_in(chk, field, "name", "%s", why);
 	return true;
 }
 
@@ -147,20 +172,18 @@ bool
 ck_check_money(struct ck_check *chk, const char *field,
     const Chakong__V1__Money *m, bool positive)
 {
-	char f[64], why[CK_WHY_MAX];
+	char why[CK_WHY_MAX];
 	const char *cur;
 
 	if (m == NULL)
 		return bad(chk, field, "required");
-	snprintf(f, sizeof(f), "%s.fen", field);
 	if (m->fen < 0)
-		return bad(chk, f, "must not be negative");
+		return bad_in(chk, field, "fen", "must not be negative");
 	if (positive && m->fen == 0)
-		return bad(chk, f, "must be greater than zero");
+		return bad_in(chk, field, "fen", "must be greater than zero");
 	cur = empty(m->currency) ? "CNY" : m->currency;
-	snprintf(f, sizeof(f), "%s.currency", field);
 	if (!ck_valid_currency(cur, strlen(cur), why))
-		return bad(chk, f, "%s", why);
+		return bad_in(chk, field, "currency", "%s", why);
 	return true;
 }
 
