@@ -634,6 +634,32 @@ stream_dispatch(struct stream *s)
 
 /* ---- nghttp2 callbacks ------------------------------------------------ */
 
+/* snprintf(out, size, "%08x%08llx", salt, n) by hand: a call's id is
+ * made for every stream. */
+static void
+log_id_of(char *out, size_t size, uint32_t salt, uint64_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[8 + 16];
+	size_t len = 0, nd = 0;
+	char rev[16];
+
+	for (int i = 7; i >= 0; i--)
+		buf[len++] = hex[(salt >> (4 * i)) & 0xf];
+	do {
+		rev[nd++] = hex[n & 0xf];
+		n >>= 4;
+	} while (n > 0);
+	while (nd < 8)
+		rev[nd++] = '0';
+	while (nd > 0)
+		buf[len++] = rev[--nd];
+	if (len > size - 1)
+		len = size - 1;
+	memcpy(out, buf, len);
+	out[len] = '\0';
+}
+
 static int
 on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame,
     void *user_data)
@@ -658,8 +684,8 @@ on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame,
 	s->call.cfg = c->cfg;
 	s->call.base = srv->base;
 	s->call.started = ck_mono_usec();
-	snprintf(s->log_id, sizeof(s->log_id), "%08x%08llx", srv->call_salt,
-	    (unsigned long long)++srv->next_call);
+	log_id_of(s->log_id, sizeof(s->log_id), srv->call_salt,
+	    ++srv->next_call);
 	s->call.log_id = s->log_id;
 	ck_grpc_decoder_init(&s->dec, c->cfg->limits.max_message_bytes);
 	TAILQ_INSERT_TAIL(&c->streams, s, link);
