@@ -1225,7 +1225,7 @@ ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 	ac->case_number = fq->case_number;
 	ac->document_number = "";
 	ac->idempotency_key = "";
-	ac->origin = ck_origin_name(fq->origin);
+	ac->origin = ck_origin_name(call->origin);
 	ac->via = fq->via;
 	ac->nvia = fq->nvia;
 	ac->resident_id = fq->resident_id;

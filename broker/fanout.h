@@ -28,9 +28,9 @@ struct ck_fanout {
 
 const char *ck_origin_name(enum ck_origin o);
 
-/* A validated query. Strings are borrowed for the call's life. */
+/* A validated query. Strings are borrowed for the call's life. Who it is
+ * for (agencies, pool priority, audit) is the call's own origin. */
 struct ck_fanout_query {
-	enum ck_origin origin;
 	uint32_t categories;		/* CK_CATEGORY_BIT mask, non-zero */
 	const char *court_id;		/* the calling court */
 	const char *officer_id;

@@ -212,7 +212,6 @@ ck_fed_query_accept(const struct ck_call *call,
 		return CK_GRPC_FAILED_PRECONDITION;
 	}
 	fq->court_id = ob->court_id;
-	fq->origin = CK_ORIGIN_FORWARDED;
 	fq->via = (const char *const *)ob->via;
 	fq->nvia = ob->n_via;
 	return CK_GRPC_OK;

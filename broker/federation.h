@@ -73,8 +73,9 @@ int ck_fed_query_rights(const struct ck_call *call,
 /*
  * After the Query was validated (kase, its court `case_court`): checks
  * on_behalf against it and the via-list, and makes fq run as the
- * originating court with origin "forwarded". Returns CK_GRPC_OK or a
- * gRPC status with msg.
+ * originating court (the caller marks the call's origin "forwarded" once
+ * ck_fed_query_rights() said so). Returns CK_GRPC_OK or a gRPC status
+ * with msg.
  */
 int ck_fed_query_accept(const struct ck_call *call,
     const Chakong__V1__QueryRequest *req, const struct ck_case *kase,

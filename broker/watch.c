@@ -1779,7 +1779,6 @@ start_run(struct ck_watch *W, const char *id, int64_t t, int64_t now)
 	r->call.request = scheduled_request(r);
 
 	struct ck_fanout_query fq = {
-		.origin = CK_ORIGIN_SCHEDULED,
 		.categories = r->categories,
 		.court_id = r->court,
 		.officer_id = r->officer,
