@@ -1175,6 +1175,17 @@ leg_start(struct query *q, struct leg *leg)
 	return rv;
 }
 
+uint32_t
+ck_category_mask(const int *cats, size_t n)
+{
+	uint32_t mask = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (ck_category_label(cats[i]) != NULL)
+			mask |= CK_CATEGORY_BIT(cats[i]);
+	return mask;
+}
+
 int
 ck_category_by_name(const char *name)
 {

@@ -59,5 +59,14 @@ void ck_fanout_query(const struct ck_fanout *fo, struct ck_call *call,
 const char *ck_category_name(int category);
 /* The reverse: the enum ck_category of a name, or 0. */
 int ck_category_by_name(const char *name);
+/* A list of chakong.v1.Category values as a CK_CATEGORY_BIT mask; values
+ * that are no category are left out (validation names them). */
+uint32_t ck_category_mask(const int *cats, size_t n);
+#define CK_CATEGORY_ALL                                                   \
+	(CK_CATEGORY_BIT(CK_CATEGORY_DEPOSIT) |                           \
+	    CK_CATEGORY_BIT(CK_CATEGORY_REAL_ESTATE) |                    \
+	    CK_CATEGORY_BIT(CK_CATEGORY_VEHICLE) |                        \
+	    CK_CATEGORY_BIT(CK_CATEGORY_HOUSEHOLD) |                      \
+	    CK_CATEGORY_BIT(CK_CATEGORY_ENTERPRISE))
 
 #endif

@@ -27,19 +27,8 @@ ck_fed_set_config(const struct ck_config *cfg)
 static uint32_t
 asked(const Chakong__V1__QueryRequest *req)
 {
-	uint32_t mask = 0;
-
-	for (size_t i = 0; i < req->n_categories; i++) {
-		int c = (int)req->categories[i];
-
-		if (c >= CK_CATEGORY_DEPOSIT && c <= CK_CATEGORY_ENTERPRISE)
-			mask |= CK_CATEGORY_BIT(c);
-	}
-	if (req->n_categories == 0)
-		for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE;
-		    c++)
-			mask |= CK_CATEGORY_BIT(c);
-	return mask;
+	return req->n_categories == 0 ? CK_CATEGORY_ALL :
+	    ck_category_mask((const int *)req->categories, req->n_categories);
 }
 
 /*

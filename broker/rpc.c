@@ -200,8 +200,7 @@ on_query(struct ck_call *call)
 		fq.case_number = ck_call_strdup(call, kase.norm);
 		fq.max_age_s = req->max_age_s;
 		fq.name = req->debtor->name;
-		for (size_t i = 0; i < ncats; i++)
-			fq.categories |= 1u << cats[i];
+		fq.categories = ck_category_mask((const int *)cats, ncats);
 		fq.denied = fq.categories & ~allowed;
 		fq.categories &= allowed;
 		fq.source_ok = policy_source_ok;
@@ -630,10 +629,7 @@ subject_of(const struct ck_call *call, struct ck_policy_subject *s)
 		    fd->quantifier_offset);
 		const int *cats = *(int *const *)p;
 
-		for (size_t i = 0; i < n; i++)
-			if (cats[i] >= CK_CATEGORY_DEPOSIT &&
-			    cats[i] <= CK_CATEGORY_ENTERPRISE)
-				s->categories |= CK_CATEGORY_BIT(cats[i]);
+		s->categories |= ck_category_mask(cats, n);
 	}
 	if (((p = field_at(req, "asset_ref", &fd)) != NULL ||
 	    (p = field_at(req, "freeze_ref", &fd)) != NULL) &&

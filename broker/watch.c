@@ -642,12 +642,10 @@ ck_watch_enroll(struct ck_watch *W, struct ck_call *call,
 		    "long");
 		return;
 	}
-	for (size_t i = 0; i < req->n_categories; i++)
-		mask |= CK_CATEGORY_BIT(req->categories[i]);
+	mask = ck_category_mask((const int *)req->categories,
+	    req->n_categories);
 	if (mask == 0)
-		for (int c = CK_CATEGORY_DEPOSIT; c <= CK_CATEGORY_ENTERPRISE;
-		    c++)
-			mask |= CK_CATEGORY_BIT(c);
+		mask = CK_CATEGORY_ALL;
 	snprintf(cats, sizeof(cats), "%u", mask);
 	date_str(term, tdate, sizeof(tdate));
 	ck_strlcpy(j->case_number, kase->norm, sizeof(j->case_number));
